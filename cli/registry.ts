@@ -1,4 +1,7 @@
-/** The commands the CLI offers; each module exports `register(program)`. */
+/** The commands the CLI offers, in help order; each module exports `register(program)`. */
 import type { Command } from 'commander';
+import { register as account } from './account.js';
 
-export const commands: ((program: Command) => void)[] = [];
+export const commands: ((program: Command) => void)[] = [
+  account,
+];
