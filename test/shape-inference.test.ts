@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Graph, Model, makeTensorTypeProto, tensorTypeOf, type Dim, type TensorType } from '../src/graph/ir.js';
 import { GraphBuilder, float, floats } from '../src/graph/builder.js';
 import { onnx } from '../src/graph/onnx.js';
 import { encodeModel, readModelProto } from '../src/graph/io.js';
-import { float32Tensor, int64Tensor, makeTensor, type DType } from '../src/graph/tensor.js';
+import { dtypeName, int64Tensor, makeTensor, tensorDims, tensorToArray, type DType } from '../src/graph/tensor.js';
 import { inferShapes, inferModelShapes, opsWithShapeRules } from '../src/graph/shape-inference.js';
 import { Random } from '../src/random.js';
 
@@ -382,6 +382,10 @@ test('graph inputs and typed outputs keep their declared types', () => {
   assert.deepEqual(tensorTypeOf(g.outputs[0]!.type)?.shape, ['batch', 4]);
   assert.deepEqual(tensorTypeOf(g.inputs[0]!.type)?.shape, ['N', 4]);
   assert.ok(opsWithShapeRules().length > 150);
+  // record: false leaves the graph untouched.
+  const z = b.op1('Sigmoid', [y]);
+  assert.deepEqual(shapeOf(inferShapes(g, { record: false }), z), ['N', 4]);
+  assert.equal(g.valueInfo.has(z), false);
 });
 
 function modelOf(g: Graph, opset: number): Model {
@@ -430,7 +434,18 @@ test('inferred shapes equal the shapes onnxruntime produces', async () => {
   }
 });
 
-const NODE_TESTS = '/usr/share/libonnx-testdata/data/node';
+const TESTDATA = '/usr/share/libonnx-testdata/data';
+const NODE_TESTS = join(TESTDATA, 'node');
+
+function findModels(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...findModels(p));
+    else if (name === 'model.onnx') out.push(p);
+  }
+  return out.sort();
+}
 
 test('every ONNX node test model: inference never throws and fully known output shapes equal the declared ones', (t) => {
   assert.ok(existsSync(NODE_TESTS), `${NODE_TESTS} is missing: apt-get install libonnx-testdata`);
@@ -471,4 +486,76 @@ test('every ONNX node test model: inference never throws and fully known output 
   assert.ok(models > 900);
   // Most node tests pass shapes/axes as run-time inputs, which no static inference can know.
   assert.ok(inferredStatic / declaredStatic > 0.8, `coverage ${inferredStatic}/${declaredStatic}`);
+});
+
+const ORT_DTYPES: Partial<Record<DType, ort.Tensor.Type>> = {
+  float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8',
+  int8: 'int8', int16: 'int16', uint16: 'uint16', uint32: 'uint32', uint64: 'uint64',
+};
+
+/** The test's recorded inputs as onnxruntime tensors, or null when one is not numeric. */
+function recordedInputs(model: Model, dataset: string): Record<string, ort.Tensor> | null {
+  const feeds: Record<string, ort.Tensor> = {};
+  const inputs = model.graph.realInputs();
+  for (let i = 0; i < inputs.length; i++) {
+    const file = join(dataset, `input_${i}.pb`);
+    if (!existsSync(file)) return null;
+    const t = onnx.TensorProto.decode(readFileSync(file));
+    const type = ORT_DTYPES[dtypeName(t.dataType)];
+    if (!type) return null;
+    try {
+      feeds[inputs[i]!.name] = new ort.Tensor(type, tensorToArray(t) as Float32Array, tensorDims(t));
+    } catch {
+      return null; // a recorded tensor this harness cannot decode
+    }
+  }
+  return feeds;
+}
+
+test('on every ONNX test model onnxruntime can run, each fully inferred intermediate shape equals the actual one', async (t) => {
+  assert.ok(existsSync(TESTDATA), `${TESTDATA} is missing: apt-get install libonnx-testdata`);
+  let ran = 0;
+  let produced = 0;
+  let compared = 0;
+  const mismatches: string[] = [];
+  for (const path of findModels(TESTDATA)) {
+    const model = Model.fromProto(readModelProto(path));
+    const feeds = recordedInputs(model, join(dirname(path), 'test_data_set_0'));
+    if (!feeds) continue;
+    // Infer from the inputs alone, then make every typed value a graph output so the runtime reports it.
+    model.graph.valueInfo.clear();
+    for (const o of model.graph.outputs) o.type = makeTensorTypeProto({ dtype: tensorTypeOf(o.type)?.dtype ?? 'float32', shape: null });
+    const types = inferModelShapes(model);
+    const exposed = new Set(model.graph.outputs.map((o) => o.name));
+    for (const n of model.graph.nodes) {
+      for (const v of n.outputs) {
+        const type = types.get(v);
+        if (!v || exposed.has(v) || !type || type.dtype === 'undefined') continue;
+        model.graph.outputs.push({ name: v, type: makeTensorTypeProto({ dtype: type.dtype, shape: null }) });
+        exposed.add(v);
+      }
+    }
+    model.graph.valueInfo.clear();
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      const session = await ort.InferenceSession.create(encodeModel(model.toProto()), { logSeverityLevel: 4 });
+      results = await session.run(feeds);
+    } catch {
+      continue; // ops or attributes this onnxruntime build does not run
+    }
+    ran++;
+    for (const [name, value] of Object.entries(results)) {
+      produced++;
+      const shape = types.get(name)?.shape;
+      if (!shape || !shape.every((d) => typeof d === 'number')) continue;
+      compared++;
+      const actual = [...(value as ort.Tensor).dims];
+      if (JSON.stringify(actual) !== JSON.stringify(shape)) {
+        mismatches.push(`${path} ${model.graph.producer(name)?.opType} ${name}: inferred ${JSON.stringify(shape)}, onnxruntime ${JSON.stringify(actual)}`);
+      }
+    }
+  }
+  t.diagnostic(`${ran} models run by onnxruntime; ${compared} of ${produced} values inferred fully and compared`);
+  assert.deepEqual(mismatches, []);
+  assert.ok(ran > 900 && compared > 2000);
 });

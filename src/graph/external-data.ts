@@ -4,19 +4,31 @@
  * absolute or escape the model's folder are refused: a model file must not make us read or
  * write elsewhere on disk.
  */
-import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { basename, dirname, isAbsolute, normalize, relative, resolve, sep } from 'node:path';
 import { onnx, type ModelProto, type TensorProto } from './onnx.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { RpOnnxError } from '../errors.js';
 
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 
+/** Tensors start at multiples of this in a data file, so runtimes can map them. */
+export const EXTERNAL_ALIGNMENT = 4096;
+
 export interface ExternalDataOptions {
-  /** Tensors with at least this many bytes go external (default 1024). */
+  /** Initializers with at least this many bytes of raw data go external (default 1024). */
   threshold?: number;
   /** File name of the data file beside the model (default `<model file>.data`). */
   location?: string;
+}
+
+/** What a save with external data wrote. */
+export interface ExternalDataResult {
+  /** Absolute path of the data file, or null when no tensor reached the threshold. */
+  dataFile: string | null;
+  location: string;
+  tensors: number;
+  bytes: number;
 }
 
 /** Validates a location and returns its absolute path inside `baseDir`. */
@@ -27,8 +39,8 @@ export function resolveExternalLocation(location: string, baseDir: string, model
   }
   const full = resolve(baseDir, normalize(location));
   const rel = relative(resolve(baseDir), full);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
-    throw new RpOnnxError(`${modelPath}: external data location '${location}' escapes the model's folder`);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..') || location.split(/[\\/]/).includes('..')) {
+    throw new RpOnnxError(`${modelPath}: external data location '${location}' leaves the model's folder ('..' is refused); only paths inside it are allowed`);
   }
   return full;
 }
@@ -37,30 +49,78 @@ function entries(t: TensorProto): Map<string, string> {
   return new Map(t.externalData.map((e) => [e.key ?? '', e.value ?? '']));
 }
 
-function allTensors(proto: ModelProto): TensorProto[] {
-  const out: TensorProto[] = [];
-  const visitGraph = (g: onnx.IGraphProto | null | undefined) => {
+export function isExternal(t: TensorProto): boolean {
+  return t.dataLocation === EXTERNAL;
+}
+
+type GraphLike = onnx.IGraphProto | null | undefined;
+
+function visitGraphs(proto: ModelProto, visit: (g: onnx.IGraphProto) => void): void {
+  const walk = (g: GraphLike) => {
     if (!g) return;
+    visit(g);
+    for (const n of g.node ?? []) for (const a of n.attribute ?? []) walkAttribute(a);
+  };
+  const walkAttribute = (a: onnx.IAttributeProto) => {
+    walk(a.g);
+    for (const sg of a.graphs ?? []) walk(sg);
+  };
+  walk(proto.graph);
+  for (const ti of proto.trainingInfo ?? []) {
+    walk(ti.initialization);
+    walk(ti.algorithm);
+  }
+  // Function bodies are node lists, not graphs: visit them as a graph of nodes only.
+  for (const f of proto.functions ?? []) walk({ node: f.node });
+}
+
+/** Every tensor of a model: initializers, sparse parts, node attributes, in all (sub)graphs and functions. */
+export function allTensors(proto: ModelProto): TensorProto[] {
+  const out: TensorProto[] = [];
+  const sparse = (s: onnx.ISparseTensorProto | null | undefined) => {
+    if (s?.values) out.push(s.values as TensorProto);
+    if (s?.indices) out.push(s.indices as TensorProto);
+  };
+  visitGraphs(proto, (g) => {
     for (const t of g.initializer ?? []) out.push(t as TensorProto);
-    for (const s of g.sparseInitializer ?? []) {
-      if (s.values) out.push(s.values as TensorProto);
-      if (s.indices) out.push(s.indices as TensorProto);
-    }
+    for (const s of g.sparseInitializer ?? []) sparse(s);
     for (const n of g.node ?? []) {
       for (const a of n.attribute ?? []) {
         if (a.t) out.push(a.t as TensorProto);
         for (const t of a.tensors ?? []) out.push(t as TensorProto);
-        visitGraph(a.g);
-        for (const sg of a.graphs ?? []) visitGraph(sg);
+        sparse(a.sparseTensor);
+        for (const s of a.sparseTensors ?? []) sparse(s);
       }
     }
-  };
-  visitGraph(proto.graph);
-  for (const ti of proto.trainingInfo ?? []) {
-    visitGraph(ti.initialization);
-    visitGraph(ti.algorithm);
-  }
+  });
   return out;
+}
+
+/** Dense initializers of every graph: the tensors a save may move to the data file. */
+function initializerTensors(proto: ModelProto): TensorProto[] {
+  const out: TensorProto[] = [];
+  visitGraphs(proto, (g) => {
+    for (const t of g.initializer ?? []) out.push(t as TensorProto);
+  });
+  return out;
+}
+
+/** The data files a model's external tensors point at (absolute, validated). */
+export function externalDataFiles(proto: ModelProto, modelPath: string): string[] {
+  const baseDir = dirname(resolve(modelPath));
+  const files = new Set<string>();
+  for (const t of allTensors(proto)) {
+    if (isExternal(t)) files.add(resolveExternalLocation(entries(t).get('location') ?? '', baseDir, modelPath));
+  }
+  return [...files];
+}
+
+function parseExtent(value: string | undefined, key: string, t: TensorProto, modelPath: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value.trim())) {
+    throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}' has ${key} '${value}', not a non-negative integer`);
+  }
+  return Number(value.trim());
 }
 
 /** Reads every external tensor's bytes into raw_data and marks it inline. */
@@ -69,23 +129,29 @@ export function loadExternalData(proto: ModelProto, modelPath: string): void {
   const fds = new Map<string, number>();
   try {
     for (const t of allTensors(proto)) {
-      if (t.dataLocation !== EXTERNAL) continue;
+      if (!isExternal(t)) continue;
       const e = entries(t);
-      const file = resolveExternalLocation(e.get('location') ?? '', baseDir, modelPath);
+      const location = e.get('location') ?? '';
+      const file = resolveExternalLocation(location, baseDir, modelPath);
       let fd = fds.get(file);
       if (fd === undefined) {
         try {
           fd = openSync(file, 'r');
-        } catch {
-          throw new RpOnnxError(`${modelPath}: external data file '${e.get('location')}' for tensor '${t.name}' not found`);
+          if (fstatSync(fd).isDirectory()) {
+            closeSync(fd);
+            throw new RpOnnxError(`${modelPath}: external data location '${location}' of tensor '${t.name}' is a directory`);
+          }
+        } catch (err) {
+          if (err instanceof RpOnnxError) throw err;
+          throw new RpOnnxError(`${modelPath}: external data file '${location}' for tensor '${t.name}' not found beside the model (${file})`);
         }
         fds.set(file, fd);
       }
       const size = fstatSync(fd).size;
-      const offset = Number(e.get('offset') ?? '0');
-      const length = e.has('length') ? Number(e.get('length')) : size - offset;
-      if (!Number.isFinite(offset) || !Number.isFinite(length) || offset < 0 || length < 0 || offset + length > size) {
-        throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}' (offset ${offset}, length ${length}) lies outside '${e.get('location')}' (${size} bytes)`);
+      const offset = parseExtent(e.get('offset'), 'offset', t, modelPath) ?? 0;
+      const length = parseExtent(e.get('length'), 'length', t, modelPath) ?? Math.max(0, size - offset);
+      if (offset + length > size) {
+        throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}' (offset ${offset}, length ${length}) lies outside '${location}' (${size} bytes)`);
       }
       const buf = Buffer.alloc(length);
       let got = 0;
@@ -95,8 +161,9 @@ export function loadExternalData(proto: ModelProto, modelPath: string): void {
         got += n;
       }
       t.rawData = buf;
+      // Inline now: the fields go back to absent, as in a model saved inline.
       t.externalData = [];
-      t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+      Reflect.deleteProperty(t, 'dataLocation');
     }
   } finally {
     for (const fd of fds.values()) closeSync(fd);
@@ -105,19 +172,24 @@ export function loadExternalData(proto: ModelProto, modelPath: string): void {
 
 /**
  * Writes `proto` to `path` with initializers of at least `threshold` bytes moved to one data
- * file beside it (aligned to 4 KiB so the runtime can map it). Does not modify `proto`.
+ * file beside it, each aligned to EXTERNAL_ALIGNMENT. Does not modify `proto`, whose tensors
+ * must all be inline (load external data first).
  */
-export function saveWithExternalData(proto: ModelProto, path: string, opts: ExternalDataOptions = {}): void {
+export function saveWithExternalData(proto: ModelProto, path: string, opts: ExternalDataOptions = {}): ExternalDataResult {
   const threshold = opts.threshold ?? 1024;
+  if (!Number.isFinite(threshold) || threshold < 0) throw new RpOnnxError(`external data threshold must be a non-negative number of bytes, got ${threshold}`);
   const location = opts.location ?? `${basename(path)}.data`;
-  resolveExternalLocation(location, dirname(resolve(path)), path);
+  const dataFile = resolveExternalLocation(location, dirname(resolve(path)), path);
+  if (resolve(dataFile) === resolve(path)) throw new RpOnnxError(`external data location '${location}' is the model file itself: choose another --location`);
   const copy = onnx.ModelProto.decode(onnx.ModelProto.encode(proto).finish());
   const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const t of allTensors(copy)) {
+  let tensors = 0;
+  for (const t of initializerTensors(copy)) {
+    if (isExternal(t)) throw new RpOnnxError(`${path}: tensor '${t.name}' still refers to external data; load the model with its data before saving`);
     const raw = t.rawData;
-    if (t.dataLocation === EXTERNAL || !raw || raw.length < threshold) continue;
-    const pad = (4096 - (offset % 4096)) % 4096;
+    if (!raw || raw.length === 0 || raw.length < threshold) continue;
+    const pad = (EXTERNAL_ALIGNMENT - (offset % EXTERNAL_ALIGNMENT)) % EXTERNAL_ALIGNMENT;
     if (pad) chunks.push(new Uint8Array(pad));
     offset += pad;
     chunks.push(raw);
@@ -127,9 +199,15 @@ export function saveWithExternalData(proto: ModelProto, path: string, opts: Exte
       onnx.StringStringEntryProto.create({ key: 'length', value: String(raw.length) }),
     ];
     t.dataLocation = EXTERNAL;
-    t.rawData = new Uint8Array(0);
+    Reflect.deleteProperty(t, 'rawData');
     offset += raw.length;
+    tensors++;
   }
-  writeFileAtomic(join(dirname(resolve(path)), location), chunks);
+  const bytes = chunks.reduce((a, c) => a + c.length, 0);
+  if (tensors > 0) {
+    mkdirSync(dirname(dataFile), { recursive: true });
+    writeFileAtomic(dataFile, chunks);
+  }
   writeFileAtomic(path, onnx.ModelProto.encode(copy).finish());
+  return { dataFile: tensors > 0 ? dataFile : null, location, tensors, bytes };
 }

@@ -49,6 +49,7 @@ export class Node {
 
   static fromProto(p: NodeProto): Node {
     const { input, output, name, opType, domain, attribute, ...extra } = p;
+    keepEmptyPresence(p, extra, ['name', 'domain']);
     return new Node({
       opType, domain, name, inputs: [...input], outputs: [...output], attributes: [...attribute] as AttributeProto[],
       extra: extra as Partial<NodeProto>,
@@ -56,7 +57,8 @@ export class Node {
   }
 
   toProto(): NodeProto {
-    // Empty name/domain are left unset, as exporters write them (proto2 field presence).
+    // Empty name/domain are left unset, as exporters write them (proto2 field presence),
+    // unless the file set them explicitly (then `extra` holds the empty string).
     const p = onnx.NodeProto.create({
       ...(this.extra as object),
       input: this.inputs, output: this.outputs, opType: this.opType, attribute: this.attributes,
@@ -217,8 +219,10 @@ export class Graph {
 
   static fromProto(g: onnx.GraphProto): Graph {
     const { node, name, input, output, initializer, valueInfo, ...extra } = g;
+    keepEmptyPresence(g, extra, ['name']);
     const vi = (v: onnx.ValueInfoProto): ValueInfo => {
       const { name: n, type, ...rest } = v;
+      keepEmptyPresence(v, rest, ['name']);
       return { name: n, type: (type as TypeProto | null) ?? null, extra: rest as Partial<onnx.ValueInfoProto> };
     };
     return new Graph({
@@ -233,16 +237,22 @@ export class Graph {
   }
 
   toProto(): onnx.GraphProto {
-    const vi = (v: ValueInfo) => onnx.ValueInfoProto.create({ ...(v.extra as object), name: v.name, type: v.type ?? undefined });
-    return onnx.GraphProto.create({
+    // An empty name is written only when the file had it (then `extra` holds it).
+    const vi = (v: ValueInfo) => {
+      const p = onnx.ValueInfoProto.create({ ...(v.extra as object), type: v.type ?? undefined });
+      if (v.name) p.name = v.name;
+      return p;
+    };
+    const p = onnx.GraphProto.create({
       ...(this.extra as object),
-      name: this.name,
       node: this.nodes.map((n) => n.toProto()),
       input: this.inputs.map(vi),
       output: this.outputs.map(vi),
       initializer: [...this.initializers.values()],
       valueInfo: [...this.valueInfo.values()].map(vi),
     });
+    if (this.name) p.name = this.name;
+    return p;
   }
 
   /** Call after editing nodes' inputs/outputs directly; the graph's own mutators call it. */
@@ -399,6 +409,18 @@ export class Graph {
     this.inputs = this.inputs.filter((v) => live.has(v.name) || !this.initializers.has(v.name));
     for (const k of [...this.valueInfo.keys()]) if (!live.has(k)) this.valueInfo.delete(k);
     this.invalidate();
+  }
+}
+
+/**
+ * proto2 field presence: a string field the file set explicitly to '' is remembered in the
+ * object's `extra` (toProto writes non-empty values over it), so re-saving is lossless.
+ */
+function keepEmptyPresence(source: object, extra: object, fields: string[]): void {
+  for (const f of fields) {
+    if (Object.prototype.hasOwnProperty.call(source, f) && (source as Record<string, unknown>)[f] === '') {
+      (extra as Record<string, unknown>)[f] = '';
+    }
   }
 }
 

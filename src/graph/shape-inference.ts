@@ -31,6 +31,8 @@ export interface ShapeInferenceOptions {
   opset?: number;
   /** Shapes that replace the declared shapes of graph inputs, e.g. { input: [1, 3, 224, 224] }. */
   inputShapes?: Record<string, Dim[]>;
+  /** Record the inferred types in the graph's value_info / untyped outputs (default true). */
+  record?: boolean;
 }
 
 function safeTensorType(type: Parameters<typeof tensorTypeOf>[0]): TensorType | null {
@@ -83,9 +85,9 @@ function topologicalOrder(graph: Graph): Node[] {
 }
 
 /**
- * Infers the type of every value of `graph` and records it with `graph.setType` (graph
- * inputs and already typed graph outputs are left as declared; existing value_info is only
- * refined, never made less specific). Returns the types by value name; values nothing is
+ * Infers the type of every value of `graph` and records it with `graph.setType` unless
+ * `record` is false (graph inputs and already typed graph outputs are left as declared;
+ * existing value_info is only refined, never made less specific). Returns the types by value name; values nothing is
  * known about are absent.
  */
 export function inferShapes(graph: Graph, opts: ShapeInferenceOptions = {}): Map<string, TensorType> {
@@ -169,7 +171,7 @@ export function inferShapes(graph: Graph, opts: ShapeInferenceOptions = {}): Map
       const final = refine(inferred, decl);
       if (!final) return;
       types.set(name, final);
-      if (typedOutputs.has(name) || inputNames.has(name) || final.dtype === 'undefined') return;
+      if (opts.record === false || typedOutputs.has(name) || inputNames.has(name) || final.dtype === 'undefined') return;
       if (!sameType(final, decl)) graph.setType(name, final);
     });
   }
