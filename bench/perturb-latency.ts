@@ -1,0 +1,56 @@
+/**
+ * Inference latency of residual perturbation: the built-in ImageNet-style ResNet-18 at 64x64,
+ * batch 32, 2 intra-op threads, original vs perturbed (Strategy I absolute, Strategy II std),
+ * runs interleaved so machine noise hits every variant alike. Goal: perturbed within 10%.
+ * Run: node --import tsx bench/perturb-latency.ts   (ROUNDS=30 by default)
+ */
+import { fileURLToPath } from 'node:url';
+import { buildResNet } from '../models/resnet.js';
+import { perturbModel } from '../src/passes/perturb.js';
+import { createSession, ort, type RpSession } from '../src/runtime/session.js';
+import { Random } from '../src/random.js';
+import { median, printResult, type BenchResult } from './result.js';
+
+const BATCH = 32;
+const SIZE = 64;
+const THREADS = 2;
+
+export async function benchPerturbLatency(): Promise<BenchResult> {
+  const rounds = Number(process.env.ROUNDS ?? 30);
+  const original = buildResNet('resnet18', { classes: 10, imageSize: SIZE, seed: 1 });
+  const variants: [string, RpSession][] = [
+    ['original', await createSession(original, { threads: THREADS })],
+    ['perturbed I absolute', await createSession(perturbModel(original, { gamma: 0.1, strategy: 'I', scale: 'absolute', toolVersion: 'bench' }).model, { threads: THREADS })],
+    ['perturbed II std', await createSession(perturbModel(original, { gamma: 0.1, strategy: 'II', scale: 'std', toolVersion: 'bench' }).model, { threads: THREADS })],
+  ];
+  const x = new Float32Array(BATCH * 3 * SIZE * SIZE);
+  new Random(0).fillNormal(x);
+  const feeds = { input: new ort.Tensor('float32', x, [BATCH, 3, SIZE, SIZE]) };
+  const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
+  for (const [, s] of variants) for (let i = 0; i < 3; i++) await s.run(feeds); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    // Rotate the order each round so no variant always runs right after another.
+    for (let k = 0; k < variants.length; k++) {
+      const [name, s] = variants[(r + k) % variants.length]!;
+      const t0 = performance.now();
+      await s.run(feeds);
+      times.get(name)!.push(performance.now() - t0);
+    }
+  }
+  for (const [, s] of variants) await s.release();
+  const base = median(times.get('original')!);
+  const rows = variants.map(([name]) => {
+    const ms = median(times.get(name)!);
+    return { variant: name, 'median ms': ms, 'min ms': Math.min(...times.get(name)!), ratio: ms / base };
+  });
+  const worst = Math.max(...rows.map((r) => r.ratio));
+  return {
+    name: `residual perturbation latency: ResNet-18 ${SIZE}x${SIZE}, batch ${BATCH}, ${THREADS} threads, ${rounds} interleaved rounds`,
+    rows,
+    summary: `perturbed/original median latency: ${rows.slice(1).map((r) => `${r.variant} ${r.ratio.toFixed(3)}`).join(', ')} (goal <= 1.10: ${worst <= 1.1 ? 'met' : 'NOT met'})`,
+  };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  printResult(await benchPerturbLatency());
+}

@@ -1,0 +1,74 @@
+/** `rp-onnx perturb`: residual perturbation, Gaussian noise at every residual block of an ONNX model. */
+import type { Command } from 'commander';
+import { basename, dirname, join } from 'node:path';
+import { action, printJson, parseIntOption } from './common.js';
+import { toolVersion } from './tool-version.js';
+import { loadModel, saveModel } from '../src/graph/io.js';
+import { checkOutputPath } from '../src/fs-atomic.js';
+import { RpOnnxError } from '../src/errors.js';
+import { perturbModel, NOISE_SCALES, STRATEGIES, type NoiseScale, type Strategy } from '../src/passes/perturb.js';
+
+/** `model.onnx` -> `model.rp.onnx`, beside the input. */
+export function defaultPerturbedPath(model: string): string {
+  const base = basename(model).replace(/\.onnx$/i, '');
+  return join(dirname(model), `${base}.rp.onnx`);
+}
+
+function parseGamma(v: string): number[] {
+  const parts = v.split(',').map((s) => s.trim());
+  const values = parts.map(Number);
+  if (parts.some((p) => p === '') || values.some((x) => !Number.isFinite(x) || x < 0)) {
+    throw new RpOnnxError(`--gamma expects a number >= 0 or a comma list of them (one per block), got '${v}'`);
+  }
+  return values;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('perturb')
+    .description('inject Gaussian noise at every residual block (residual perturbation, Tao et al.): out = x + F(x) + gamma * n (I) or + gamma * x * n (II)')
+    .argument('<model>', 'ONNX model with residual connections')
+    .requiredOption('--gamma <g>', 'noise level: one value, or a comma list with one value per selected block', parseGamma)
+    .option('-o, --output <file>', 'output file (default: <model>.rp.onnx beside the input)')
+    .option('--strategy <s>', 'I: additive noise gamma*n; II: multiplicative gamma*x*n', 'I')
+    .option('--scale <kind>', 'absolute: gamma as given; std: gamma times the per-example std of the block output F(x)', 'absolute')
+    .option('--blocks <list>', 'comma list of block indices or Add node names (default: all residual blocks)')
+    .option('--seed <n>', 'write seed attributes (reproducible noise; plain onnxruntime then repeats it in every run of every process)', parseIntOption('--seed'))
+    .option('--force', 'overwrite an existing output, and perturb an already perturbed model')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', `
+Examples:
+  rp-onnx perturb resnet8.onnx --gamma 0.1                       # writes resnet8.rp.onnx
+  rp-onnx perturb resnet8.onnx --gamma 0.1,0.2,0.4 --strategy II -o noisy.onnx
+Noise is fresh for every example and run. rp-onnx predict/serve give every session new seeds from the OS;
+plain onnxruntime, without --seed, draws the same noise in every session created in one process.`)
+    .action(action((modelPath: string, o: { gamma: number[]; output?: string; strategy: string; scale: string; blocks?: string; seed?: number; force?: boolean; json?: boolean }) => {
+      if (!STRATEGIES.includes(o.strategy as Strategy)) throw new RpOnnxError(`--strategy must be I or II, got '${o.strategy}'`);
+      if (!NOISE_SCALES.includes(o.scale as NoiseScale)) throw new RpOnnxError(`--scale must be absolute or std, got '${o.scale}'`);
+      const output = o.output ?? defaultPerturbedPath(modelPath);
+      checkOutputPath(output, { force: o.force === true, inputs: [modelPath] });
+      const blocks = o.blocks?.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+      const { model, blocks: done } = perturbModel(loadModel(modelPath), {
+        gamma: o.gamma.length === 1 ? o.gamma[0]! : o.gamma, strategy: o.strategy as Strategy, scale: o.scale as NoiseScale,
+        blocks, seed: o.seed, force: o.force === true, toolVersion: toolVersion(),
+      });
+      saveModel(model, output);
+      const summary = {
+        input: modelPath, output, strategy: o.strategy, scale: o.scale, seed: o.seed ?? null,
+        blocks: done.map((b) => ({ index: b.index, add: b.add, skipKind: b.skipKind, gamma: b.gamma, noiseNode: b.noiseNode, insertedNodes: b.nodes.length })),
+      };
+      if (o.json) {
+        printJson(summary);
+        return;
+      }
+      const rows = [['BLOCK', 'ADD', 'SKIP', 'GAMMA', 'NOISE NODE'],
+        ...done.map((b) => [String(b.index), b.add, b.skipKind, String(b.gamma), b.noiseNode])];
+      process.stdout.write(`${table(rows)}\n`);
+      process.stdout.write(`wrote ${output}: ${done.length} residual blocks perturbed (strategy ${o.strategy}, ${o.scale} scale${o.seed !== undefined ? `, seed ${o.seed}` : ''})\n`);
+    }));
+}

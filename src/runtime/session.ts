@@ -1,0 +1,133 @@
+/**
+ * rp-onnx's onnxruntime-node wrapper. Every session it creates runs a private copy of the model
+ * whose random ops carry fresh seeds (src/runtime/noise-seeding.ts), because onnxruntime on its
+ * own replays the same noise in every session of a process and, with a seed in the file, in
+ * every process. Errors from onnxruntime become one-line RpOnnxErrors.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { type Dim, type Model, tensorTypeOf } from '../graph/ir.js';
+import type { DType } from '../graph/tensor.js';
+import { encodeModel } from '../graph/io.js';
+import { RpOnnxError } from '../errors.js';
+import { withNoiseSeeds, type NoiseSeed } from './noise-seeding.js';
+
+export type ExecutionProvider = 'cpu' | 'cuda';
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda'];
+
+export interface CreateSessionOptions {
+  /** Default 'cpu'. 'cuda' needs onnxruntime-node's CUDA binaries; there is no silent fallback. */
+  executionProvider?: ExecutionProvider;
+  /** Intra-op threads; default: onnxruntime's choice (all cores). */
+  threads?: number;
+  /** Seeds of the model's random ops (default 'secure': fresh OS entropy per session). */
+  noiseSeed?: NoiseSeed;
+}
+
+/** Name, element type and declared shape of a graph input or output. */
+export interface TensorInfo {
+  name: string;
+  dtype: DType | null;
+  shape: Dim[] | null;
+}
+
+export type Feeds = Record<string, ort.Tensor>;
+export type Fetches = Record<string, ort.Tensor>;
+
+const CUDA_INSTALL_HINT = 'reinstall with the CUDA 12 binaries: ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node (needs CUDA 12 and cuDNN 9 on the machine)';
+
+/** Folder of onnxruntime-node's native binaries for this platform, if found. */
+function nativeBinaryDir(): string | undefined {
+  try {
+    const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
+    const bin = join(dirname(pkg), 'bin');
+    for (const napi of readdirSync(bin)) {
+      const dir = join(bin, napi, process.platform, process.arch);
+      if (existsSync(dir)) return dir;
+    }
+  } catch {
+    // not found: reported by the caller
+  }
+  return undefined;
+}
+
+/** Throws unless onnxruntime-node's CUDA execution provider is installed. */
+export function checkCudaInstalled(): void {
+  const supported = ort.listSupportedBackends().some((b) => b.name === 'cuda');
+  if (!supported) throw new RpOnnxError(`--execution-provider cuda: this onnxruntime-node build has no CUDA support on ${process.platform}/${process.arch}; use --execution-provider cpu`);
+  const dir = nativeBinaryDir();
+  const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  if (!dir || !existsSync(join(dir, lib))) {
+    throw new RpOnnxError(`--execution-provider cuda: onnxruntime-node's CUDA provider (${lib}) is not installed; ${CUDA_INSTALL_HINT}`);
+  }
+}
+
+export class RpSession {
+  readonly inputs: TensorInfo[];
+  readonly outputs: TensorInfo[];
+  /** Seeds written into the model's random ops for this session (empty with noiseSeed 'model'). */
+  readonly seeds: readonly number[];
+  private released = false;
+
+  constructor(private readonly session: ort.InferenceSession, model: Model, seeds: number[], readonly executionProvider: ExecutionProvider) {
+    const info = (name: string, type: ReturnType<typeof tensorTypeOf>): TensorInfo => ({ name, dtype: type?.dtype ?? null, shape: type?.shape ?? null });
+    this.inputs = model.graph.realInputs().map((v) => info(v.name, tensorTypeOf(v.type)));
+    this.outputs = model.graph.outputs.map((v) => info(v.name, tensorTypeOf(v.type)));
+    this.seeds = seeds;
+  }
+
+  /** Runs the model; every output is fetched unless `outputs` names some. */
+  async run(feeds: Feeds, outputs?: string[]): Promise<Fetches> {
+    if (this.released) throw new RpOnnxError('the inference session was already released');
+    try {
+      return outputs ? await this.session.run(feeds, outputs) : await this.session.run(feeds);
+    } catch (e) {
+      throw new RpOnnxError(`onnxruntime failed to run the model: ${oneLine(e)}`, { exitCode: 1, cause: e });
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.session.release();
+  }
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n').map((s) => s.trim()).filter(Boolean).join(' ');
+}
+
+/**
+ * Creates an inference session for a copy of `model` whose random ops carry fresh seeds, so
+ * separate sessions (ensemble members, server restarts) draw independent noise.
+ */
+export async function createSession(model: Model, opts: CreateSessionOptions = {}): Promise<RpSession> {
+  const ep = opts.executionProvider ?? 'cpu';
+  if (!EXECUTION_PROVIDERS.includes(ep)) throw new RpOnnxError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${String(ep)}'`);
+  if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
+    throw new RpOnnxError(`--threads must be a positive integer, got ${opts.threads}`);
+  }
+  if (ep === 'cuda') checkCudaInstalled();
+  const { model: seeded, seeds } = withNoiseSeeds(model, opts.noiseSeed ?? 'secure');
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [ep === 'cuda' ? { name: 'cuda' } : { name: 'cpu' }],
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+    ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads } : {}),
+  };
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(encodeModel(seeded.toProto()), options);
+  } catch (e) {
+    const why = oneLine(e);
+    if (ep === 'cuda') throw new RpOnnxError(`--execution-provider cuda: onnxruntime could not start the CUDA provider (${why}); ${CUDA_INSTALL_HINT}`, { cause: e });
+    throw new RpOnnxError(`onnxruntime cannot load the model: ${why}`, { cause: e });
+  }
+  return new RpSession(session, model, seeds, ep);
+}
+
+export { ort };
