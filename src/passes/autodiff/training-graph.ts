@@ -1,0 +1,277 @@
+/**
+ * Assembles the training graph of a model: forward + loss + backward in one ONNX graph that
+ * onnxruntime runs as an ordinary inference session.
+ *
+ *   inputs:  the model's data input(s) (batch dimension made symbolic), `labels` (int64 [N], or
+ *            float `targets` for MSE), every trainable parameter, and in BatchNorm 'train' mode
+ *            the running mean/variance of each BatchNormalization
+ *   outputs: loss (scalar), logits, the gradient of every parameter, and the updated running
+ *            statistics
+ *
+ * Parameters are inputs rather than initializers so the optimizer (TypeScript, Float32Arrays)
+ * feeds new values every step without rebuilding the session.
+ *
+ * BatchNormalization in 'train' mode normalizes with the statistics of the current batch
+ * (biased variance, as PyTorch and ONNX do) and updates the running statistics the ONNX way,
+ * running = running * momentum + batch * (1 - momentum) with the node's momentum (ONNX's 0.9 is
+ * PyTorch's 0.1), using the *unbiased* batch variance for running_var as PyTorch does, so a
+ * model trained here and evaluated with running statistics matches its PyTorch twin. 'frozen'
+ * uses the running statistics (inference BN, a per-channel affine map).
+ */
+import { Model, Node, makeTensorTypeProto, type Dim, type TensorType } from '../../graph/ir.js';
+import { GraphBuilder } from '../../graph/builder.js';
+import { dtypeName, tensorDims } from '../../graph/tensor.js';
+import { inferShapes } from '../../graph/shape-inference.js';
+import { RpOnnxError } from '../../errors.js';
+import { differentiate } from './engine.js';
+import { crossEntropyLoss, mseLoss } from './loss.js';
+
+export interface TrainingGraphOptions {
+  loss: 'cross-entropy' | 'mse';
+  /** The value the loss reads; default: the model's first output. */
+  logits?: string;
+  /** Parameters to train (initializer names); default: every float initializer (rank >= 1) that
+   * reaches the loss through differentiable paths, except BatchNormalization running stats. */
+  trainable?: string[];
+  /** Initializer-name patterns to keep fixed (`*` any run of characters, `?` one character). */
+  freeze?: string[];
+  /** BatchNormalization semantics while training (default 'train'). */
+  batchNorm?: 'train' | 'frozen';
+}
+
+export interface TrainingParam {
+  /** Initializer name in the source model = input name in the training graph. */
+  name: string;
+  /** Output holding d(loss)/d(param). */
+  gradient: string;
+  shape: number[];
+}
+
+export interface BatchNormStat {
+  /** Running statistic (initializer of the source model, input of the training graph). */
+  running: string;
+  /** Output holding its updated value after this step. */
+  updated: string;
+}
+
+export interface TrainingGraph {
+  model: Model;
+  inputs: { data: string[]; labels: string };
+  params: TrainingParam[];
+  outputs: { loss: string; logits: string; bnStats?: BatchNormStat[] };
+}
+
+const FLOAT_TYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
+
+/**
+ * Inputs through which no parameter is trained even when they are float initializers (sizes,
+ * scales, bounds, fill values): such initializers are never picked as default parameters.
+ */
+const NON_PARAMETER_SLOTS: Readonly<Record<string, readonly number[]>> = {
+  Resize: [1, 2, 3], Upsample: [1], Clip: [1, 2], Pad: [2], ConstantOfShape: [0], Dropout: [1],
+  RandomNormalLike: [0], RandomUniformLike: [0], Range: [0, 1, 2],
+};
+
+/** Glob-like pattern (`*`, `?`) as an anchored regular expression. */
+export function globToRegExp(pattern: string): RegExp {
+  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): TrainingGraph {
+  const m = model.clone();
+  const g = m.graph;
+  const opset = m.opset('') || 17;
+  const b = new GraphBuilder(g);
+  const batchNorm = opts.batchNorm ?? 'train';
+
+  const logits = opts.logits ?? g.outputs[0]?.name;
+  if (!logits) throw new RpOnnxError('the model has no outputs: pass the logits value name (--logits)');
+  if (!g.producer(logits) && !g.inputs.some((i) => i.name === logits)) {
+    throw new RpOnnxError(`--logits '${logits}' is not a value of the model`);
+  }
+  const logitsType = g.typeOf(logits);
+
+  // Every data input gets a symbolic batch dimension; stale intermediate shapes are dropped.
+  const data = g.realInputs().map((v) => v.name);
+  for (const name of data) {
+    const t = g.typeOf(name);
+    if (t?.shape && t.shape.length > 0) g.setType(name, { dtype: t.dtype, shape: ['N', ...t.shape.slice(1)] });
+  }
+  g.valueInfo.clear();
+  g.outputs = [{ name: logits, type: null }];
+
+  const runningStats = new Set<string>();
+  for (const n of g.nodes) if (n.opType === 'BatchNormalization' && n.isStandard) for (const v of n.inputs.slice(3, 5)) runningStats.add(v);
+  const forwardTypes = inferShapes(g, { opset });
+  const rankOf = (v: string) => forwardTypes.get(v)?.shape?.length;
+  const bnStats = batchNorm === 'train' ? prepareTrainingBatchNorm(m, b, opset, rankOf) : prepareFrozenBatchNorm(m);
+
+  // Loss and its closed-form seed.
+  const labels = g.uniqueName(opts.loss === 'mse' ? 'targets' : 'labels');
+  if (opts.loss === 'mse') {
+    g.inputs.push({ name: labels, type: makeTensorTypeProto({ dtype: logitsType?.dtype ?? 'float32', shape: logitsType?.shape ? ['N', ...logitsType.shape.slice(1)] : null }) });
+  } else {
+    g.inputs.push({ name: labels, type: makeTensorTypeProto({ dtype: 'int64', shape: ['N'] }) });
+  }
+  const { loss, dLogits } = opts.loss === 'mse' ? mseLoss(b, logits, labels) : crossEntropyLoss(b, logits, labels, opset);
+
+  const types = inferShapes(g, { opset });
+  const shapeOf = (v: string): Dim[] | null => types.get(v)?.shape ?? null;
+  const typeOf = (v: string): TensorType | null => types.get(v) ?? null;
+
+  const candidates = chooseCandidates(m, opts, runningStats);
+  const grads = differentiate(g, { wrt: candidates, seeds: new Map([[logits, dLogits]]), opset, shapeOf, typeOf });
+  if (opts.trainable) {
+    const missing = candidates.filter((c) => !grads.has(c));
+    if (missing.length > 0) throw new RpOnnxError(`trainable parameter(s) ${missing.map((x) => `'${x}'`).join(', ')} do not affect the loss; remove them from --trainable`);
+  }
+  if (grads.size === 0) throw new RpOnnxError('no parameter of the model affects the loss: nothing to train (check --freeze and --logits)');
+
+  const params: TrainingParam[] = [];
+  for (const name of candidates) {
+    const grad = grads.get(name);
+    if (!grad) continue;
+    const t = g.initializers.get(name)!;
+    const gradient = g.uniqueName(`${name}_grad`);
+    g.addNode(identity(grad, gradient));
+    params.push({ name, gradient, shape: tensorDims(t) });
+  }
+
+  // Parameters and running statistics become inputs.
+  const asInput = (name: string) => {
+    const t = g.initializers.get(name);
+    if (!t) return;
+    g.initializers.delete(name);
+    g.inputs = g.inputs.filter((i) => i.name !== name);
+    g.inputs.push({ name, type: makeTensorTypeProto({ dtype: dtypeName(t.dataType), shape: tensorDims(t) }) });
+  };
+  for (const p of params) asInput(p.name);
+  for (const s of bnStats) asInput(s.running);
+
+  g.outputs = [
+    { name: loss, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) },
+    { name: logits, type: null },
+    ...params.map((p) => ({ name: p.gradient, type: makeTensorTypeProto({ dtype: 'float32', shape: p.shape }) })),
+    ...bnStats.map((s) => ({ name: s.updated, type: null })),
+  ];
+  g.valueInfo.clear();
+  g.invalidate();
+  g.removeDeadCode();
+  g.toposort();
+  return {
+    model: m,
+    inputs: { data, labels },
+    params,
+    outputs: { loss, logits, ...(batchNorm === 'train' ? { bnStats } : {}) },
+  };
+}
+
+function identity(input: string, output: string): Node {
+  return new Node({ opType: 'Identity', inputs: [input], outputs: [output] });
+}
+
+/** The initializers the autodiff pass is asked to differentiate. */
+function chooseCandidates(m: Model, opts: TrainingGraphOptions, runningStats: Set<string>): string[] {
+  const g = m.graph;
+  const frozen = (opts.freeze ?? []).map(globToRegExp);
+  const isFrozen = (name: string) => frozen.some((r) => r.test(name));
+  const isFloat = (name: string) => {
+    const t = g.initializers.get(name);
+    return t !== undefined && FLOAT_TYPES.has(dtypeName(t.dataType));
+  };
+  if (opts.trainable) {
+    for (const name of opts.trainable) {
+      if (!g.initializers.has(name)) throw new RpOnnxError(`--trainable names '${name}', which is not an initializer of the model`);
+      if (!isFloat(name)) throw new RpOnnxError(`--trainable names '${name}', which is not a floating-point tensor`);
+    }
+    return opts.trainable.filter((n) => !isFrozen(n));
+  }
+  const out: string[] = [];
+  for (const [name, t] of g.initializers) {
+    if (!isFloat(name) || runningStats.has(name) || isFrozen(name)) continue;
+    if (tensorDims(t).length === 0) continue; // scalar constants (eps, noise scales) are not weights
+    const uses = g.consumers(name).flatMap((n) => n.inputs.map((v, i) => (v === name ? (NON_PARAMETER_SLOTS[n.opType] ?? []).includes(i) : null)).filter((x) => x !== null));
+    if (uses.length > 0 && uses.every((nonParam) => nonParam)) continue;
+    out.push(name);
+  }
+  return out;
+}
+
+/**
+ * BatchNormalization with batch statistics. From opset 14 the node itself runs in training
+ * mode with momentum 0, so its two extra outputs are exactly the batch mean and biased
+ * variance (onnxruntime's fused kernel); before, the statistics are computed with ReduceMean and
+ * fed to an inference BatchNormalization. Returns the running-statistic updates.
+ */
+function prepareTrainingBatchNorm(m: Model, b: GraphBuilder, opset: number, rankOf: (v: string) => number | undefined): BatchNormStat[] {
+  const g = m.graph;
+  const stats: BatchNormStat[] = [];
+  const seen = new Set<string>();
+  for (const node of [...g.nodes]) {
+    if (node.opType !== 'BatchNormalization' || !node.isStandard) continue;
+    const [x, , , runMean, runVar] = node.inputs as [string, string, string, string, string];
+    const momentum = node.getFloat('momentum', 0.9);
+    const rank = rankOf(x);
+    if (rank === undefined) throw new RpOnnxError(`the rank of BatchNormalization input '${x}' is unknown; export the model with static ranks`);
+    const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+    let mean: string;
+    let variance: string;
+    if (opset >= 14) {
+      for (const i of [1, 2]) {
+        const old = node.outputs[i];
+        if (old && (g.consumers(old).length > 0 || g.isGraphOutput(old))) {
+          throw new RpOnnxError(`BatchNormalization node '${node.name}' exposes its running statistics as '${old}', which the model uses; export the model in eval mode`);
+        }
+      }
+      mean = g.uniqueName(`${node.outputs[0]}_batch_mean`);
+      variance = g.uniqueName(`${node.outputs[0]}_batch_var`);
+      node.outputs = [node.outputs[0]!, mean, variance];
+      // With momentum 0 the node's own running-statistics inputs do not matter, and onnxruntime
+      // may write its outputs into their buffers in place (seen with 1.30: the running stats
+      // read later by the update below were overwritten). So the node gets zeros of its own.
+      const scratch = (v: string) => b.op1('Mul', [v, b.scalar('zero', 0)]);
+      node.inputs = [...node.inputs.slice(0, 3), scratch(runMean), scratch(runVar)];
+      node.setAttr('training_mode', 1);
+      node.setAttr('momentum', 0, 'float');
+      g.invalidate();
+    } else {
+      const reduceMean = (v: string) => b.op1('ReduceMean', [v], { axes, keepdims: 1 });
+      const mean4 = reduceMean(x);
+      const xc = b.op1('Sub', [x, mean4]);
+      const var4 = reduceMean(b.op1('Mul', [xc, xc]));
+      const flat = b.int64s('flat', [-1]);
+      mean = b.op1('Reshape', [mean4, flat]);
+      variance = b.op1('Reshape', [var4, flat]);
+      node.inputs = [...node.inputs.slice(0, 3), mean, variance];
+      node.outputs = [node.outputs[0]!];
+      g.invalidate();
+    }
+    if (!g.initializers.has(runMean) || !g.initializers.has(runVar) || seen.has(runMean) || seen.has(runVar)) continue;
+    seen.add(runMean);
+    seen.add(runVar);
+    // count = N*H*W values per channel; PyTorch's running_var uses the unbiased variance.
+    const count = b.op1('Cast', [b.op1('Div', [b.op1('Size', [x]), b.op1('Size', [runMean])])], { to: 1 });
+    const denom = b.op1('Max', [b.op1('Sub', [count, b.scalar('one', 1)]), b.scalar('one', 1)]);
+    const unbiased = b.op1('Div', [b.op1('Mul', [variance, count]), denom]);
+    const blend = (running: string, batch: string, suffix: string) =>
+      b.op1('Add', [b.op1('Mul', [running, b.scalar('momentum', momentum)]), b.op1('Mul', [batch, b.scalar('one_minus_momentum', 1 - momentum)])], {}, { name: `${running}_${suffix}` });
+    stats.push({ running: runMean, updated: blend(runMean, mean, 'update') });
+    stats.push({ running: runVar, updated: blend(runVar, unbiased, 'update') });
+  }
+  return stats;
+}
+
+/** Inference semantics for every BatchNormalization: drop training_mode and its extra outputs. */
+function prepareFrozenBatchNorm(m: Model): BatchNormStat[] {
+  const g = m.graph;
+  for (const node of g.nodes) {
+    if (node.opType !== 'BatchNormalization' || !node.isStandard) continue;
+    node.removeAttr('training_mode');
+    const extra = node.outputs.slice(1).filter((o) => o && (g.consumers(o).length > 0 || g.isGraphOutput(o)));
+    if (extra.length > 0) throw new RpOnnxError(`BatchNormalization node '${node.name}' exposes its running statistics as '${extra[0]}', which the model uses; export the model in eval mode`);
+    node.outputs = [node.outputs[0]!];
+  }
+  g.invalidate();
+  return [];
+}

@@ -1,0 +1,21 @@
+/**
+ * Turns initializers into graph inputs (same name, type and shape), so one onnxruntime session
+ * can run with parameter values that change between runs (training, evaluation of the
+ * current weights) without rebuilding the session.
+ */
+import { Model, makeTensorTypeProto } from '../graph/ir.js';
+import { dtypeName, tensorDims } from '../graph/tensor.js';
+
+export function paramsAsInputs(model: Model, names: readonly string[]): Model {
+  const m = model.clone();
+  const g = m.graph;
+  for (const name of names) {
+    const t = g.initializers.get(name);
+    if (!t) continue;
+    g.initializers.delete(name);
+    g.inputs = g.inputs.filter((i) => i.name !== name);
+    g.inputs.push({ name, type: makeTensorTypeProto({ dtype: dtypeName(t.dataType), shape: tensorDims(t) }) });
+  }
+  g.invalidate();
+  return m;
+}

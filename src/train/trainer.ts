@@ -1,0 +1,174 @@
+/**
+ * The training engine: runs the training graph built by the autodiff pass on onnxruntime-node
+ * and applies the optimizer in TypeScript on Float32Arrays.
+ *
+ * One step = feed (images, labels, current parameters, running statistics) -> run -> read loss,
+ * logits and gradients -> optimizer update -> keep the new running statistics. The parameters
+ * are graph inputs of the training graph, so the session is created once and never rebuilt.
+ * Evaluation uses the forward graph with the same parameters as inputs.
+ */
+import * as ort from 'onnxruntime-node';
+import { Model } from '../graph/ir.js';
+import { tensorToFloat32, makeTensor } from '../graph/tensor.js';
+import { buildTrainingGraph, type TrainingGraph } from '../passes/autodiff/training-graph.js';
+import { paramsAsInputs } from '../passes/params-as-inputs.js';
+import { createSession, type ExecutionProvider, type RpSession, type Fetches } from '../runtime/session.js';
+import { createOptimizer, type Optimizer, type OptimizerOptions } from './optimizers.js';
+import { RpOnnxError } from '../errors.js';
+import type { Random } from '../random.js';
+
+export interface TrainerOptions extends OptimizerOptions {
+  optimizer: string;
+  loss?: 'cross-entropy' | 'mse';
+  /** Initializer-name patterns to keep fixed (`*` wildcards). */
+  freeze?: string[];
+  /** BatchNormalization: batch statistics while training ('train') or running statistics ('frozen'). */
+  batchNorm?: 'train' | 'frozen';
+  threads?: number;
+  executionProvider?: ExecutionProvider;
+  /** Seeds the noise of perturbation nodes; 'secure' (default) draws from the OS CSPRNG. */
+  noiseSeed?: 'secure' | number;
+}
+
+export interface StepResult {
+  loss: number;
+  correct: number;
+  size: number;
+}
+
+/** Per-parameter gradient hook (DP-SGD replaces the summed gradient). */
+export type GradientTransform = (grads: Map<string, Float32Array>, outputs: Fetches) => Map<string, Float32Array>;
+
+export class Trainer {
+  readonly training: TrainingGraph;
+  readonly params = new Map<string, Float32Array>();
+  readonly state = new Map<string, Float32Array>();
+  readonly optimizer: Optimizer;
+  private session!: RpSession;
+  private evalSession: RpSession | undefined;
+  private readonly dataInput: string;
+  private readonly dataShape: number[];
+  stepCount = 0;
+
+  private constructor(readonly model: Model, readonly opts: TrainerOptions) {
+    this.training = buildTrainingGraph(model, {
+      loss: opts.loss ?? 'cross-entropy',
+      freeze: opts.freeze,
+      batchNorm: opts.batchNorm ?? 'train',
+    });
+    for (const p of this.training.params) {
+      const t = model.graph.initializers.get(p.name);
+      if (!t) throw new RpOnnxError(`trainable parameter '${p.name}' is not an initializer of the model`);
+      this.params.set(p.name, Float32Array.from(tensorToFloat32(t)));
+    }
+    for (const s of this.training.outputs.bnStats ?? []) {
+      const t = model.graph.initializers.get(s.running);
+      if (t) this.state.set(s.running, Float32Array.from(tensorToFloat32(t)));
+    }
+    const [data] = this.training.inputs.data;
+    if (!data || this.training.inputs.data.length !== 1) {
+      throw new RpOnnxError('training needs a model with exactly one data input');
+    }
+    this.dataInput = data;
+    const type = model.graph.typeOf(data);
+    this.dataShape = (type?.shape ?? []).map((d) => (typeof d === 'number' ? d : -1));
+    this.optimizer = createOptimizer(opts.optimizer, opts);
+  }
+
+  static async create(model: Model, opts: TrainerOptions): Promise<Trainer> {
+    const t = new Trainer(model, opts);
+    t.session = await createSession(t.training.model, sessionOptions(opts));
+    return t;
+  }
+
+  /** Example shape [C, H, W] the model expects, -1 where symbolic. */
+  get exampleShape(): number[] {
+    return this.dataShape.slice(1);
+  }
+
+  private feeds(images: Float32Array, labels: Int32Array, n: number): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    const per = images.length / n;
+    const dims = [n, ...this.exampleShape];
+    if (dims.some((d) => d < 0) || dims.reduce((a, b) => a * b, 1) !== images.length) {
+      throw new RpOnnxError(`data of ${per} values per example does not fit the model input '${this.dataInput}' [${this.dataShape.join(', ')}]`);
+    }
+    feeds[this.dataInput] = new ort.Tensor('float32', images, dims);
+    feeds[this.training.inputs.labels] = new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [n]);
+    for (const [name, value] of this.params) feeds[name] = new ort.Tensor('float32', value, this.shapeOf(name));
+    for (const [name, value] of this.state) feeds[name] = new ort.Tensor('float32', value, this.shapeOf(name));
+    return feeds;
+  }
+
+  private shapeOf(name: string): number[] {
+    const t = this.model.graph.initializers.get(name)!;
+    return t.dims.map(Number);
+  }
+
+  /** Runs the training graph on one batch and returns outputs (no update). */
+  async forwardBackward(images: Float32Array, labels: Int32Array, n: number): Promise<Fetches> {
+    return this.session.run(this.feeds(images, labels, n));
+  }
+
+  /** One optimisation step on a batch; `lr` is this step's learning rate. */
+  async step(images: Float32Array, labels: Int32Array, n: number, lr: number, transform?: GradientTransform): Promise<StepResult> {
+    const out = await this.forwardBackward(images, labels, n);
+    let grads = new Map<string, Float32Array>();
+    for (const p of this.training.params) grads.set(p.name, out[p.gradient]!.data as Float32Array);
+    if (transform) grads = transform(grads, out);
+    for (const [name, g] of grads) this.optimizer.step(name, this.params.get(name)!, g, lr);
+    this.optimizer.endStep();
+    for (const s of this.training.outputs.bnStats ?? []) {
+      const updated = out[s.updated];
+      if (updated) this.state.set(s.running, Float32Array.from(updated.data as Float32Array));
+    }
+    this.stepCount++;
+    const loss = Number((out[this.training.outputs.loss]!.data as Float32Array)[0]);
+    return { loss, correct: countCorrect(out[this.training.outputs.logits]!.data as Float32Array, labels, n), size: n };
+  }
+
+  /** Logits of the current parameters for a batch (inference semantics: running statistics). */
+  async predict(images: Float32Array, n: number): Promise<Float32Array> {
+    if (!this.evalSession) {
+      const evalModel = paramsAsInputs(this.model, [...this.params.keys(), ...this.state.keys()]);
+      this.evalSession = await createSession(evalModel, sessionOptions(this.opts));
+    }
+    const feeds: Record<string, ort.Tensor> = { [this.dataInput]: new ort.Tensor('float32', images, [n, ...this.exampleShape]) };
+    for (const [name, value] of [...this.params, ...this.state]) feeds[name] = new ort.Tensor('float32', value, this.shapeOf(name));
+    const out = await this.evalSession.run(feeds);
+    return out[this.evalSession.outputs[0]!.name]!.data as Float32Array;
+  }
+
+  /** The input model with the trained parameters and statistics written back. */
+  exportModel(): Model {
+    const m = this.model.clone();
+    for (const [name, value] of [...this.params, ...this.state]) {
+      const old = m.graph.initializers.get(name)!;
+      m.graph.initializers.set(name, makeTensor(name, old.dims.map(Number), Float32Array.from(value)));
+    }
+    return m;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+    await this.evalSession?.release();
+  }
+}
+
+function sessionOptions(opts: TrainerOptions) {
+  return { threads: opts.threads, executionProvider: opts.executionProvider ?? 'cpu', noiseSeed: opts.noiseSeed ?? 'secure' } as const;
+}
+
+/** Number of rows whose arg-max equals the label. */
+export function countCorrect(logits: Float32Array, labels: Int32Array, n: number): number {
+  const k = logits.length / n;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
+export type { Random };
