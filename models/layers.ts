@@ -10,7 +10,8 @@
  */
 import { GraphBuilder, float } from '../src/graph/builder.js';
 import { Random } from '../src/random.js';
-import { float32Tensor, int64Tensor } from '../src/graph/tensor.js';
+import { emitGroupNorm, groupNormConstants, type GroupNormConstants } from '../src/passes/group-norm.js';
+
 
 /** Normalisation after each convolution. 'none' gives the convolutions biases instead. */
 export type NormKind = 'batch' | 'group' | 'none';
@@ -19,7 +20,6 @@ export const NORM_KINDS: readonly NormKind[] = ['batch', 'group', 'none'];
 /** PyTorch's defaults for BatchNorm2d and GroupNorm. */
 const BN_EPSILON = 1e-5;
 const BN_MOMENTUM = 0.9; // ONNX momentum = 1 - PyTorch momentum (0.1)
-const GN_EPSILON = 1e-5;
 
 
 export class LayerEmitter {
@@ -32,7 +32,7 @@ export class LayerEmitter {
     readonly groups: number,
   ) {}
 
-  private groupConstants?: { groupedShape: string; epsilon: string };
+  private groupConstants?: GroupNormConstants;
 
   private weight(name: string, dims: number[], fill: (out: Float32Array) => void): string {
     const data = new Float32Array(dims.reduce((a, c) => a * c, 1));
@@ -85,36 +85,12 @@ export class LayerEmitter {
     return x;
   }
 
-  /**
-   * GroupNorm (Wu & He 2018) in elementary opset-17 ops: reshape to [N, G, rest], subtract the
-   * group mean, divide by sqrt(group variance + eps), reshape back, per-channel scale and shift.
-   * Measured on onnxruntime-node 1.30 CPU (ResNet-20/56 forward, batch 128, 2 threads): this
-   * runs in 80/192 ms, the Reshape-InstanceNormalization-Reshape form in 89/213 ms, and
-   * GroupNormalization-21 (the first version with per-channel scale) in 105/264 ms with 3x slower
-   * session creation. Elementary ops also need no gradient rule of their own and pass the
-   * onnx checker of older releases.
-   */
+  /** GroupNorm in elementary ops (src/passes/group-norm.ts says why). */
   private groupNorm(name: string, x: string, channels: number): string {
-    const b = this.b;
-    this.groupConstants ??= {
-      // Shared by every GroupNorm; Constant nodes rather than initializers, so that nothing
-      // takes them for trainable parameters.
-      groupedShape: b.op1('Constant', [], { value: int64Tensor('groupnorm.grouped_shape', [0, this.groups, -1]) }, { name: 'groupnorm.grouped_shape' }),
-      epsilon: b.op1('Constant', [], { value: float32Tensor('groupnorm.epsilon', [GN_EPSILON], []) }, { name: 'groupnorm.epsilon' }),
-    };
-    const { groupedShape, epsilon } = this.groupConstants;
-    const grouped = b.op1('Reshape', [x, groupedShape], {}, { name: `${name}.group` });
-    const mean = b.op1('ReduceMean', [grouped], { axes: [2], keepdims: 1 }, { name: `${name}.mean` });
-    const centered = b.op1('Sub', [grouped, mean], {}, { name: `${name}.center` });
-    const squared = b.op1('Mul', [centered, centered], {}, { name: `${name}.square` });
-    const variance = b.op1('ReduceMean', [squared], { axes: [2], keepdims: 1 }, { name: `${name}.variance` });
-    const std = b.op1('Sqrt', [b.op1('Add', [variance, epsilon], {}, { name: `${name}.add_epsilon` })], {}, { name: `${name}.std` });
-    const normalized = b.op1('Div', [centered, std], {}, { name: `${name}.normalize` });
-    const shape = b.op1('Shape', [x], {}, { name: `${name}.shape` });
-    const ungrouped = b.op1('Reshape', [normalized, shape], {}, { name: `${name}.ungroup` });
+    this.groupConstants ??= groupNormConstants(this.b, this.groups, 17);
     const scale = this.constant(`${name}.weight`, [channels, 1, 1], 1);
     const shift = this.constant(`${name}.bias`, [channels, 1, 1], 0);
-    return b.op1('Add', [b.op1('Mul', [ungrouped, scale], {}, { name: `${name}.scale` }), shift], {}, { name: `${name}.shift` });
+    return emitGroupNorm(this.b, this.groupConstants, name, x, scale, shift);
   }
 
   relu(name: string, x: string): string {
