@@ -8,8 +8,10 @@ import { checkOutputPath } from '../src/fs-atomic.js';
 import { fit } from '../src/train/fit.js';
 import { loadDataDir, hasSplit, defaultDataDir, subset } from '../src/train/data/index.js';
 import { RpOnnxError } from '../src/errors.js';
+import { toolVersion } from './tool-version.js';
+import { dpOptionsFrom, registerDpOptions, runPrivateTraining } from './train-dp.js';
 
-const VERSION = '0.1.0';
+
 
 function defaultOutput(model: string): string {
   return join(dirname(model), `${basename(model).replace(/\.onnx$/i, '')}.trained.onnx`);
@@ -18,7 +20,7 @@ function defaultOutput(model: string): string {
 const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)];
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('train')
     .description('fine-tune an ONNX model on onnxruntime-node (our own autodiff builds the training graph) and export it')
     .argument('<model>', 'ONNX model to train (perturbation nodes are kept and train with fresh noise)')
@@ -44,8 +46,9 @@ export function register(program: Command): void {
     .option('--resume', 'continue from the latest checkpoint in --checkpoint-dir')
     .option('--execution-provider <ep>', 'cpu | cuda', 'cpu')
     .option('--force', 'overwrite an existing output file')
-    .option('--json', 'print a JSON summary on stdout')
-    .action(action(async (modelPath: string, o: Record<string, unknown>) => {
+    .option('--json', 'print a JSON summary on stdout');
+  registerDpOptions(cmd);
+  cmd.action(action(async (modelPath: string, o: Record<string, unknown>) => {
       const output = (o.output as string | undefined) ?? defaultOutput(modelPath);
       checkOutputPath(output, { force: o.force === true, inputs: [modelPath] });
       if (o.epochs !== undefined && o.steps !== undefined) throw new RpOnnxError('give either --epochs or --steps, not both');
@@ -58,6 +61,10 @@ export function register(program: Command): void {
       if (o.limit !== undefined) train = subset(train, Array.from({ length: Math.min(train.count, o.limit as number) }, (_, i) => i));
       const testDir = (o.testData as string | undefined) ?? (hasSplit(dataDir, 'test') ? dataDir : undefined);
       const test = testDir ? loadDataDir(testDir, { split: 'test' }) : undefined;
+      if (o.dp) {
+        await runPrivateTraining({ model, modelPath, train, test, dataDir, output, o, dp: dpOptionsFrom(o, train.count) });
+        return;
+      }
       const progress = new ProgressLine(true);
       const abort = new AbortController();
       const onSigint = () => {
@@ -85,7 +92,7 @@ export function register(program: Command): void {
       process.off('SIGINT', onSigint);
       if (result.interrupted) throw new RpOnnxError(`training interrupted after ${result.steps} steps; ${output} was not written`, { exitCode: 130 });
       const trained = result.model;
-      trained.setMetadata('rp-onnx.version', VERSION);
+      trained.setMetadata('rp-onnx.version', toolVersion());
       trained.setMetadata('rp-onnx.training', JSON.stringify({
         data: dataDir, examples: train.count, steps: result.steps, epochs: result.epochs.length,
         batch: o.batch, lr: o.lr, optimizer: o.optimizer, momentum: o.momentum, weightDecay: o.weightDecay,

@@ -28,6 +28,15 @@ export interface TrainerOptions extends OptimizerOptions {
   executionProvider?: ExecutionProvider;
   /** Seeds the noise of perturbation nodes; 'secure' (default) draws from the OS CSPRNG. */
   noiseSeed?: 'secure' | number;
+  /** DP-SGD: per-example gradients in the graph, clipped there ('clip') or returned ('per-example'). */
+  dp?: { mode: 'clip' | 'per-example' };
+}
+
+export interface DpGradients extends StepResult {
+  /** Per-example gradient norms (before clipping). */
+  norms: Float32Array;
+  /** Clipped sums ('clip') or per-example gradients flattened [N * size] ('per-example'). */
+  grads: Map<string, Float32Array>;
 }
 
 export interface StepResult {
@@ -55,6 +64,7 @@ export class Trainer {
       loss: opts.loss ?? 'cross-entropy',
       freeze: opts.freeze,
       batchNorm: opts.batchNorm ?? 'train',
+      dp: opts.dp,
     });
     for (const p of this.training.params) {
       const t = model.graph.initializers.get(p.name);
@@ -125,6 +135,29 @@ export class Trainer {
     this.stepCount++;
     const loss = Number((out[this.training.outputs.loss]!.data as Float32Array)[0]);
     return { loss, correct: countCorrect(out[this.training.outputs.logits]!.data as Float32Array, labels, n), size: n };
+  }
+
+  /** DP: per-example norms and clipped sums (or per-example gradients) for a batch; no update. */
+  async dpGradients(images: Float32Array, labels: Int32Array, n: number, clipNorm: number): Promise<DpGradients> {
+    const dp = this.training.dp;
+    if (!dp) throw new RpOnnxError('this trainer was not created for DP-SGD');
+    const feeds = this.feeds(images, labels, n);
+    if (dp.clipInput) feeds[dp.clipInput] = new ort.Tensor('float32', Float32Array.of(clipNorm), []);
+    const out = await this.session.run(feeds);
+    const grads = new Map<string, Float32Array>();
+    for (const p of dp.perParam) grads.set(p.name, out[p.output]!.data as Float32Array);
+    const loss = Number((out[this.training.outputs.loss]!.data as Float32Array)[0]);
+    return {
+      loss, size: n, grads, norms: out[dp.norms]!.data as Float32Array,
+      correct: countCorrect(out[this.training.outputs.logits]!.data as Float32Array, labels, n),
+    };
+  }
+
+  /** Applies an update from given gradients (DP-SGD's noisy ones) and counts the step. */
+  applyUpdate(grads: Map<string, Float32Array>, lr: number): void {
+    for (const [name, g] of grads) this.optimizer.step(name, this.params.get(name)!, g, lr);
+    this.optimizer.endStep();
+    this.stepCount++;
   }
 
   /** Logits of the current parameters for a batch (inference semantics: running statistics). */

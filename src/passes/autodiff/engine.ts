@@ -17,6 +17,7 @@ import type { DType } from '../../graph/tensor.js';
 import { RpOnnxError } from '../../errors.js';
 import type { GradContext } from './rule.js';
 import { differentiableOps, gradientRule } from './registry.js';
+import { perExampleRule } from './per-example.js';
 import './rules/index.js';
 
 export interface DifferentiateOptions {
@@ -32,6 +33,11 @@ export interface DifferentiateOptions {
   typeOf?: (value: string) => TensorType | null;
   /** Prefix of emitted node and value names. Default 'grad/'. */
   prefix?: string;
+  /**
+   * Parameters whose gradients must be per example, [N, ...shape] (DP-SGD). They must be
+   * consumed directly by ops with a per-example rule (./per-example.ts).
+   */
+  perExample?: ReadonlySet<string>;
 }
 
 /**
@@ -93,20 +99,39 @@ export function differentiate(graph: Graph, opts: DifferentiateOptions): Map<str
     if (NO_GRADIENT_OPS.has(node.opType)) continue;
     const gradOutputs = node.outputs.map((o) => (o ? total(o) : undefined));
     if (gradOutputs.every((g) => g === undefined)) continue;
-    const needsGrad = node.inputs.map((i) => i !== '' && active.has(i));
-    if (!needsGrad.some(Boolean)) continue;
-    const rule = gradientRule(ruleKey(node));
-    if (!rule) {
-      throw new RpOnnxError(
-        `no gradient rule for op ${ruleKey(node)} (node '${node.name}'); supported: ${differentiableOps().join(', ')}. Freeze the parameters before it (--freeze) or replace the op`,
-      );
+    const active0 = node.inputs.map((i) => i !== '' && active.has(i));
+    if (!active0.some(Boolean)) continue;
+    // Per-example parameters get their gradient from the op's per-example rule; the ordinary
+    // rule computes the rest (the gradients that flow on to the data).
+    const perExample = active0.map((a, i) => a && (opts.perExample?.has(node.inputs[i]!) ?? false));
+    const needsGrad = active0.map((a, i) => a && !perExample[i]);
+    if (needsGrad.some(Boolean)) {
+      const rule = gradientRule(ruleKey(node));
+      if (!rule) {
+        throw new RpOnnxError(
+          `no gradient rule for op ${ruleKey(node)} (node '${node.name}'); supported: ${differentiableOps().join(', ')}. Freeze the parameters before it (--freeze) or replace the op`,
+        );
+      }
+      const grads = rule({ b, node, gradOutputs, needsGrad, shapeOf, opset });
+      node.inputs.forEach((input, i) => {
+        const g = grads[i];
+        if (needsGrad[i] && g) add(input, g);
+      });
     }
-    const ctx: GradContext = { b, node, gradOutputs, needsGrad, shapeOf, opset };
-    const grads = rule(ctx);
-    node.inputs.forEach((input, i) => {
-      const g = grads[i];
-      if (needsGrad[i] && g) add(input, g);
-    });
+    if (perExample.some(Boolean)) {
+      const pe = node.isStandard ? perExampleRule(node.opType) : undefined;
+      const slot = perExample.indexOf(true);
+      if (!pe) {
+        throw new RpOnnxError(`per-example gradients (DP-SGD) are not available for parameter '${node.inputs[slot]}' consumed by op ${ruleKey(node)} (node '${node.name}'); freeze it (--freeze) or use a model whose parameters feed Conv, Gemm, MatMul or elementwise ops directly`);
+      }
+      const ctx: GradContext = { b, node, gradOutputs, needsGrad: active0, shapeOf, opset };
+      node.inputs.forEach((input, i) => {
+        if (!perExample[i]) return;
+        const g = pe(ctx, i);
+        if (!g) throw new RpOnnxError(`per-example gradient of '${input}' (slot ${i} of ${node.opType} node '${node.name}') is not supported`);
+        add(input, g);
+      });
+    }
   }
 
   const result = new Map<string, string>();

@@ -37,6 +37,13 @@ export interface TrainingGraphOptions {
   freeze?: string[];
   /** BatchNormalization semantics while training (default 'train'). */
   batchNorm?: 'train' | 'frozen';
+  /**
+   * DP-SGD: per-example gradients of the per-example (unaveraged) cross-entropy. 'clip' adds a
+   * scalar input C and outputs, per parameter, the sum over the batch of each example's gradient
+   * scaled by min(1, C / (||g_i|| + 1e-6)), ||g_i|| the norm of example i's whole gradient;
+   * 'per-example' outputs the [N, ...shape] gradients themselves. Both output the norms [N].
+   */
+  dp?: { mode: 'clip' | 'per-example' };
 }
 
 export interface TrainingParam {
@@ -59,6 +66,7 @@ export interface TrainingGraph {
   inputs: { data: string[]; labels: string };
   params: TrainingParam[];
   outputs: { loss: string; logits: string; bnStats?: BatchNormStat[] };
+  dp?: { clipInput?: string; norms: string; perParam: { name: string; output: string }[] };
 }
 
 const FLOAT_TYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
@@ -105,6 +113,9 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   for (const n of g.nodes) if (n.opType === 'BatchNormalization' && n.isStandard) for (const v of n.inputs.slice(3, 5)) runningStats.add(v);
   const forwardTypes = inferShapes(g, { opset });
   const rankOf = (v: string) => forwardTypes.get(v)?.shape?.length;
+  if (opts.dp && batchNorm === 'train' && runningStats.size > 0) {
+    throw new RpOnnxError('DP-SGD cannot train BatchNormalization with batch statistics: they mix the examples of a batch, so per-example clipping no longer bounds one example\'s influence; use --norm-fix freeze or --norm-fix group');
+  }
   const bnStats = batchNorm === 'train' ? prepareTrainingBatchNorm(m, b, opset, rankOf) : prepareFrozenBatchNorm(m);
 
   // Loss and its closed-form seed.
@@ -121,7 +132,12 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   const typeOf = (v: string): TensorType | null => types.get(v) ?? null;
 
   const candidates = chooseCandidates(m, opts, runningStats);
-  const grads = differentiate(g, { wrt: candidates, seeds: new Map([[logits, dLogits]]), opset, shapeOf, typeOf });
+  // DP differentiates the sum of the per-example losses: the mean's seed times N.
+  const seed = opts.dp ? b.op1('Mul', [dLogits, batchSizeAsFloat(b, logits)]) : dLogits;
+  const grads = differentiate(g, {
+    wrt: candidates, seeds: new Map([[logits, seed]]), opset, shapeOf, typeOf,
+    perExample: opts.dp ? new Set(candidates) : undefined,
+  });
   if (opts.trainable) {
     const missing = candidates.filter((c) => !grads.has(c));
     if (missing.length > 0) throw new RpOnnxError(`trainable parameter(s) ${missing.map((x) => `'${x}'`).join(', ')} do not affect the loss; remove them from --trainable`);
@@ -138,6 +154,8 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
     params.push({ name, gradient, shape: tensorDims(t) });
   }
 
+  const dp = opts.dp ? perExampleOutputs(b, params, opts.dp.mode, opset) : undefined;
+
   // Parameters and running statistics become inputs.
   const asInput = (name: string) => {
     const t = g.initializers.get(name);
@@ -152,9 +170,12 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   g.outputs = [
     { name: loss, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) },
     { name: logits, type: null },
-    ...params.map((p) => ({ name: p.gradient, type: makeTensorTypeProto({ dtype: 'float32', shape: p.shape }) })),
+    ...(dp
+      ? [...dp.perParam.map((p) => ({ name: p.output, type: null })), { name: dp.norms, type: null }]
+      : params.map((p) => ({ name: p.gradient, type: makeTensorTypeProto({ dtype: 'float32', shape: p.shape }) }))),
     ...bnStats.map((s) => ({ name: s.updated, type: null })),
   ];
+  if (dp?.clipInput) g.inputs.push({ name: dp.clipInput, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) });
   g.valueInfo.clear();
   g.invalidate();
   g.removeDeadCode();
@@ -164,7 +185,40 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
     inputs: { data, labels },
     params,
     outputs: { loss, logits, ...(batchNorm === 'train' ? { bnStats } : {}) },
+    ...(dp ? { dp } : {}),
   };
+}
+
+/** The batch size N of `logits` as a float scalar. */
+function batchSizeAsFloat(b: GraphBuilder, logits: string): string {
+  const n = b.op1('Gather', [b.op1('Shape', [logits]), b.initializer('batch_axis', [], BigInt64Array.of(0n), 'int64')], { axis: 0 });
+  return b.op1('Cast', [n], { to: 1 });
+}
+
+/**
+ * Per-example norms and (mode 'clip') the clipped sums, from the [N, ...shape] gradients:
+ * squared norms per parameter by ReduceSumSquare over the non-batch axes, summed; the clip
+ * factors min(1, C / (norm + 1e-6)) as a [1, N] row times each [N, D] gradient: one MatMul per
+ * parameter, nothing materialised twice.
+ */
+function perExampleOutputs(b: GraphBuilder, params: TrainingParam[], mode: 'clip' | 'per-example', opset: number): NonNullable<TrainingGraph['dp']> {
+  const flat = params.map((p) => b.op1('Reshape', [p.gradient, b.int64s('flat', [0, -1])], {}, { name: `${p.name}_per_example_flat` }));
+  // Reduce* take axes as an input from opset 18, Unsqueeze from opset 13.
+  const squares = flat.map((f) => (opset >= 18 ? b.op1('ReduceSumSquare', [f, b.int64s('axes', [1])], { keepdims: 0 }) : b.op1('ReduceSumSquare', [f], { axes: [1], keepdims: 0 })));
+  const total = squares.length === 1 ? squares[0]! : b.op1('Sum', squares);
+  const norms = b.op1('Sqrt', [total], {}, { name: 'dp_norms' });
+  if (mode === 'per-example') {
+    return { norms, perParam: params.map((p) => ({ name: p.name, output: p.gradient })) };
+  }
+  const clipInput = b.graph.uniqueName('dp_clip_norm');
+  const factor = b.op1('Min', [b.op1('Div', [clipInput, b.op1('Add', [norms, b.scalar('dp_eps', 1e-6)])]), b.scalar('dp_one', 1)]);
+  const row = opset >= 13 ? b.op1('Unsqueeze', [factor, b.int64s('axes', [0])]) : b.op1('Unsqueeze', [factor], { axes: [0] });
+  const perParam = params.map((p, i) => {
+    const summed = b.op1('MatMul', [row, flat[i]!]);
+    const output = b.op1('Reshape', [summed, b.int64s('shape', p.shape)], {}, { name: `${p.name}_clipped_sum` });
+    return { name: p.name, output };
+  });
+  return { clipInput, norms, perParam };
 }
 
 function identity(input: string, output: string): Node {
