@@ -1,0 +1,40 @@
+/** `rp-onnx demo`: the main job on the embedded data, end to end, in a few minutes. */
+import type { Command } from 'commander';
+import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { ProgressLine } from './progress.js';
+import { runDemo } from '../src/experiments/demo.js';
+import { toolVersion } from './tool-version.js';
+import { RpOnnxError } from '../src/errors.js';
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description('build ResNet-8, train it and a residual-perturbed copy on the embedded Fashion-MNIST subset, audit both with membership-inference attacks, print the comparison')
+    .option('--out-dir <dir>', 'where the models and HTML reports go', 'rp-demo')
+    .option('--train-examples <n>', 'training examples (members of the audit)', parseIntOption('--train-examples'), 1000)
+    .option('--epochs <n>', 'training epochs', parseIntOption('--epochs'), 15)
+    .option('--gamma <g>', 'perturbation noise level', parseNumberOption('--gamma'), 1)
+    .option('--strategy <s>', 'I (additive) or II (multiplicative)', 'I')
+    .option('--seed <n>', 'seed for initialisation and shuffling', parseIntOption('--seed'), 0)
+    .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
+    .option('--json', 'print JSON')
+    .action(action(async (o: { outDir: string; trainExamples: number; epochs: number; gamma: number; strategy: string; seed: number; threads?: number; json?: boolean }) => {
+      if (o.strategy !== 'I' && o.strategy !== 'II') throw new RpOnnxError(`--strategy must be I or II, got '${o.strategy}'`);
+      const progress = new ProgressLine(true);
+      const r = await runDemo({
+        ...o, strategy: o.strategy, toolVersion: toolVersion(),
+        onStage: (s) => progress.done(s),
+        onEpoch: (label, epoch, acc, s) => progress.update(epoch / o.epochs, `${label}: epoch ${epoch}/${o.epochs}, test accuracy ${acc === null ? '-' : (100 * acc).toFixed(1)}%, ${s.toFixed(1)} s`),
+      });
+      if (o.json) {
+        printJson(r);
+        return;
+      }
+      const lines = ['', 'model                  test acc  train acc  MIA AUC (loss)  MIA AUC (best)  advantage  train time'];
+      for (const x of r.rows) {
+        lines.push(`${x.model.padEnd(22)} ${(100 * x.testAccuracy).toFixed(1).padStart(7)}%  ${(100 * x.trainAccuracy).toFixed(1).padStart(8)}%  ${x.lossAuc.toFixed(3).padStart(14)}  ${x.bestAuc.toFixed(3).padStart(14)}  ${x.advantage.toFixed(3).padStart(9)}  ${x.trainSeconds.toFixed(0).padStart(8)} s`);
+      }
+      lines.push('', `models: ${r.files.baseline}, ${r.files.perturbed}`, `reports: ${r.files.baselineReport}, ${r.files.report}`, `total ${r.seconds.toFixed(0)} s`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }));
+}

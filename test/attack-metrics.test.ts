@@ -1,0 +1,150 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { auc, rocCurve, attackMetrics, epsilonBound, tprAtFpr } from '../src/privacy/attack-metrics.js';
+import { betaQuantile, clopperPearson, regularizedBeta } from '../src/privacy/beta.js';
+import { Random } from '../src/random.js';
+
+const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b} (tol ${tol})`);
+
+test('AUC by hand, ties counted one half', () => {
+  // Pairs (member > non-member): 0.9 beats all 3, 0.8 beats all 3, 0.4 beats 0.1 and ties 0.4:
+  // 3 + 3 + 1 + 0.5 = 7.5 of 9.
+  assert.equal(auc([0.9, 0.8, 0.4], [0.7, 0.4, 0.1]), 7.5 / 9);
+  assert.equal(auc([1, 2], [3, 4]), 0);
+  assert.equal(auc([5, 5], [5, 5]), 0.5);
+});
+
+test('AUC equals the pairwise Mann-Whitney count and the trapezoid area under the ROC', () => {
+  const rng = new Random(3);
+  // Rounded scores, so there are many ties.
+  const m = Array.from({ length: 57 }, () => Math.round(rng.normal() * 3 + 1));
+  const o = Array.from({ length: 43 }, () => Math.round(rng.normal() * 3));
+  let u = 0;
+  for (const a of m) for (const b of o) u += a > b ? 1 : a === b ? 0.5 : 0;
+  close(auc(m, o), u / (m.length * o.length), 1e-12, 'U');
+  const roc = rocCurve(m, o);
+  let area = 0;
+  for (let i = 1; i < roc.length; i++) area += ((roc[i]!.fpr - roc[i - 1]!.fpr) * (roc[i]!.tpr + roc[i - 1]!.tpr)) / 2;
+  close(auc(m, o), area, 1e-12, 'trapezoid');
+});
+
+test('ROC, advantage, balanced accuracy and TPR at low FPR by hand', () => {
+  const members = [0.9, 0.8, 0.4, 0.35];
+  const nonMembers = [0.7, 0.4, 0.1, 0.05];
+  // Thresholds (score >= t is "member"): +inf (0, 0); 0.9 (1/4, 0); 0.8 (2/4, 0); 0.7 (2/4, 1/4);
+  // 0.4 takes the tied member and non-member together (3/4, 2/4); 0.35 (1, 2/4); 0.1 (1, 3/4); 0.05 (1, 1).
+  const roc = rocCurve(members, nonMembers);
+  assert.deepEqual(roc.map((p) => [p.tpr, p.fpr]), [[0, 0], [0.25, 0], [0.5, 0], [0.5, 0.25], [0.75, 0.5], [1, 0.5], [1, 0.75], [1, 1]]);
+  const m = attackMetrics(members, nonMembers, 0);
+  // AUC: 0.9 and 0.8 beat all four (8), 0.4 beats two and ties one (2.5), 0.35 beats two (2): 12.5 / 16.
+  assert.equal(m.auc, 12.5 / 16);
+  assert.equal(m.advantage, 0.5); // at 0.8 (0.5 - 0) and at 0.35 (1 - 0.5)
+  assert.equal(m.balancedAccuracy, 0.75);
+  // Only FPR-0 points are below 1% with 4 non-members: the best is TPR 0.5 (threshold 0.8).
+  assert.equal(m.tprAtFpr1, 0.5);
+  assert.equal(m.tprAtFpr01, 0.5);
+});
+
+test('TPR at FPR 1% and 0.1% use the ROC steps, not interpolation', () => {
+  // 200 members and 200 non-members; FPR 1% = 2 false positives, 0.1% = 0 false positives.
+  const members = [10, 9, 8, 7.5, ...Array(196).fill(0)];
+  const nonMembers = [8.5, 7.5, 7.5, ...Array(197).fill(-1)];
+  // Points: 10 (tp 1, fp 0), 9 (2, 0), 8.5 (2, 1), 8 (3, 1), 7.5 (4, 3), ...
+  // TPR at FPR <= 1%: the best point with fp <= 2 is (3, 1): 3/200 = 0.015. Linear interpolation
+  // between (fp 1, tp 3) and (fp 3, tp 4) would claim 3.5/200 at fp 2; no single threshold gets it.
+  const m = attackMetrics(members, nonMembers, 1e-5);
+  assert.equal(m.tprAtFpr1, 3 / 200);
+  assert.equal(m.tprAtFpr01, 2 / 200);
+  // At FPR 1.5% (fp 3) the 196 members scored 0 are above the non-members' -1: TPR 1.
+  assert.equal(tprAtFpr(rocCurve(members, nonMembers), 0.015), 1);
+});
+
+test('epsilon lower bound: closed form', () => {
+  close(epsilonBound(0.6, 0.1, 0), Math.log(6), 1e-12);
+  close(epsilonBound(0.3, 0.05, 1e-5), Math.max(Math.log((0.3 - 1e-5) / 0.05), Math.log((1 - 1e-5 - 0.05) / 0.7)), 1e-12);
+  // The second term wins when the attack is sure about non-members: FPR 0.5, TPR 0.9.
+  close(epsilonBound(0.9, 0.5, 0), Math.log(0.5 / 0.1), 1e-12);
+  assert.equal(epsilonBound(0.5, 0.5, 0), 0);
+  assert.equal(epsilonBound(0.5, 0, 0), Infinity);
+  assert.equal(epsilonBound(0, 0, 0), 0);
+});
+
+test('empirical epsilon with Clopper-Pearson interval (scipy values)', () => {
+  // 1000 members, 1000 non-members; the one informative threshold gives TPR 0.5, FPR 0.1.
+  const members = [...Array(500).fill(1), ...Array(500).fill(0)];
+  const nonMembers = [...Array(100).fill(1), ...Array(900).fill(0)];
+  const delta = 1e-5;
+  const m = attackMetrics(members, nonMembers, delta);
+  assert.equal(m.epsilon.threshold, 1);
+  close(m.epsilon.estimate, Math.max(Math.log((0.5 - delta) / 0.1), Math.log((1 - delta - 0.1) / 0.5)), 1e-12, 'estimate');
+  // scipy.stats.beta.ppf: TPR in [0.46854917297179194, 0.531450827028208], FPR in [0.08210533435558001, 0.12028793651869263].
+  const lower = Math.max(Math.log((0.46854917297179194 - delta) / 0.12028793651869263), Math.log((1 - delta - 0.12028793651869263) / (1 - 0.46854917297179194)));
+  const upper = Math.max(Math.log((0.531450827028208 - delta) / 0.08210533435558001), Math.log((1 - delta - 0.08210533435558001) / (1 - 0.531450827028208)));
+  close(m.epsilon.lower95, lower, 1e-9, 'lower');
+  close(m.epsilon.upper95, upper, 1e-9, 'upper');
+  assert.ok(m.epsilon.lower95 < m.epsilon.estimate && m.epsilon.estimate < m.epsilon.upper95);
+});
+
+test('empirical epsilon of a perfect attack: infinite estimate, finite lower bound in closed form', () => {
+  const members = Array.from({ length: 100 }, (_, i) => 1 + i);
+  const nonMembers = Array.from({ length: 100 }, (_, i) => -i);
+  const m = attackMetrics(members, nonMembers, 1e-5);
+  assert.equal(m.auc, 1);
+  assert.equal(m.advantage, 1);
+  assert.equal(m.epsilon.estimate, Infinity);
+  // At (TPR 1, FPR 0): TPR low = (alpha/2)^(1/n), FPR high = 1 - (alpha/2)^(1/n), so both terms equal
+  // log((q - delta) / (1 - q)) with q = 0.025^(1/100).
+  const q = 0.025 ** (1 / 100);
+  close(m.epsilon.lower95, Math.log((q - 1e-5) / (1 - q)), 1e-9);
+  assert.equal(m.epsilon.upper95, Infinity);
+});
+
+test('an uninformative attack gives AUC 0.5, no advantage and epsilon 0', () => {
+  const m = attackMetrics(Array(50).fill(0.3), Array(50).fill(0.3), 1e-5);
+  assert.equal(m.auc, 0.5);
+  assert.equal(m.advantage, 0);
+  assert.equal(m.balancedAccuracy, 0.5);
+  assert.equal(m.epsilon.lower95, 0);
+  assert.equal(m.epsilon.estimate, 0);
+});
+
+test('Clopper-Pearson and the incomplete beta against known values', () => {
+  const [l0, u0] = clopperPearson(0, 10);
+  assert.equal(l0, 0);
+  close(u0, 0.3085, 1e-4); // 1 - 0.025^(1/10)
+  close(u0, 1 - 0.025 ** 0.1, 1e-12);
+  const [l5, u5] = clopperPearson(5, 10);
+  close(l5, 0.1871, 1e-4);
+  close(u5, 0.8129, 1e-4);
+  // scipy.stats.beta.ppf values.
+  const known: [number, number, number, number][] = [
+    [3, 1000, 0.0006190999316495713, 0.008742023238478303],
+    [500, 1000, 0.46854917297179194, 0.531450827028208],
+    [999, 1000, 0.9944410757201734, 0.9999746825125088],
+    [1, 2000, 1.2658823868557889e-05, 0.0027826398346589465],
+  ];
+  for (const [x, n, lo, hi] of known) {
+    const [l, u] = clopperPearson(x, n);
+    close(l, lo, 1e-10 + 1e-8 * lo, `lower(${x}, ${n})`);
+    close(u, hi, 1e-10, `upper(${x}, ${n})`);
+  }
+  // I_x(1, b) = 1 - (1 - x)^b and I_x(a, 1) = x^a; scipy.special.betainc for the rest.
+  close(regularizedBeta(0.3, 1, 4), 1 - 0.7 ** 4, 1e-12);
+  close(regularizedBeta(0.6, 3, 1), 0.216, 1e-12);
+  close(regularizedBeta(0.3, 2.5, 7.5), 0.6789434858661821, 1e-12);
+  close(regularizedBeta(0.31, 300, 700), 0.7564186827315443, 1e-10);
+  close(regularizedBeta(0.1, 0.5, 0.5), 0.20483276469913345, 1e-12);
+  close(betaQuantile(0.6789434858661821, 2.5, 7.5), 0.3, 1e-12);
+});
+
+test('attack metrics on 2 x 2000 scores take well under a second', () => {
+  const rng = new Random(5);
+  const m = Array.from({ length: 2000 }, () => rng.normal() + 0.3);
+  const o = Array.from({ length: 2000 }, () => rng.normal());
+  const t0 = performance.now();
+  const r = attackMetrics(m, o, 1e-5);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 1500, `${ms} ms`);
+  // Two unit normals 0.3 apart: AUC = Phi(0.3 / sqrt(2)) = 0.584 (sampling sd ~ 0.009).
+  close(r.auc, 0.584, 0.03, 'auc');
+});
