@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .command('residual-perturbation')
     .description('ResNet-8 on Fashion-MNIST: gamma sweep for strategies I and II, single models and ensembles, versus DP-SGD at several epsilons; test accuracy, membership-inference AUC and advantage, training time')
     .option('--data <dir>', 'Fashion-MNIST (IDX) folder (default: the full set if found, else the embedded subset)')
-    .option('--quick', 'a small version (2,000 members, 3 epochs, one gamma per strategy, ensembles of 3, epsilon 3): about 10 minutes on 2 cores')
+    .option('--quick', 'a small version (2,000 members, 5 epochs, one gamma per strategy, ensembles of 3, epsilon 3): about 10 minutes on 2 cores')
     .option('--members <n>', 'training examples (the audit\'s members)', parseIntOption('--members'))
     .option('--epochs <n>', 'training epochs per model', parseIntOption('--epochs'))
     .option('--out-dir <dir>', 'where the markdown table and HTML report go', 'docs')
@@ -43,7 +43,7 @@ export function register(program: Command): void {
       const progress = new ProgressLine(true);
       const started = Date.now();
       const rows = await runResidualPerturbationExperiment({
-        train, test, members: o.members ?? (q ? 2000 : 10000), epochs: o.epochs ?? (q ? 3 : 10),
+        train, test, members: o.members ?? (q ? 2000 : 10000), epochs: o.epochs ?? (q ? 5 : 10),
         gammasI: q ? [1] : [0.5, 1, 2], gammasII: q ? [0.5] : [0.25, 0.5, 1], ensemble: q ? 3 : 5,
         ensembleGamma: { I: 1, II: 0.5 }, epsilons: q ? [3] : [1, 3, 8], seed: o.seed, threads: o.threads,
         toolVersion: toolVersion(),

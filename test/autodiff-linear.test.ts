@@ -124,7 +124,7 @@ test('Conv per-example weight gradients (for DP-SGD) match a direct loop', async
     const g = model.graph;
     const types = inferShapes(g, { opset: 17 });
     const node = g.nodes[0]!;
-    const ctx: GradContext = { b: new GraphBuilder(g), node, gradOutputs: ['dY'], needsGrad: [false, true], shapeOf: (v) => types.get(v)?.shape ?? null, opset: 17 };
+    const ctx: GradContext = { b: new GraphBuilder(g), node, gradOutputs: ['dY'], needsGrad: [false, true], perExample: [false, false], shapeOf: (v) => types.get(v)?.shape ?? null, opset: 17 };
     const out = convWeightGrad(ctx, 'X', 'dY', convGeometry(ctx), true);
     g.addNode(new Node({ opType: 'Identity', inputs: [out], outputs: ['G'] }));
     const r = await runOrt(model, { X: { dims: c.x, data: x }, dY: { dims: [N, O, Ho, Wo], data: dy } });

@@ -49,7 +49,7 @@ export async function runResidualPerturbationExperiment(o: ExperimentOptions): P
   const members = first(o.train, o.members);
   const nonMembers = first(o.test, o.members);
   const rows: ExperimentRow[] = [];
-  const sgd = { batchSize: 128, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', threads: o.threads } as const;
+  const sgd = { batchSize: 64, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', threads: o.threads } as const;
   const base = (seed: number, norm: 'batch' | 'group' = 'batch') => buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 28, norm, seed });
 
   const measure = async (method: string, models: Model[], seconds: number, epsilon: number | null) => {

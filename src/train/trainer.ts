@@ -122,6 +122,7 @@ export class Trainer {
 
   /** One optimisation step on a batch; `lr` is this step's learning rate. */
   async step(images: Float32Array, labels: Int32Array, n: number, lr: number, transform?: GradientTransform): Promise<StepResult> {
+    if (this.training.dp) throw new RpOnnxError('this trainer was created for DP-SGD (per-example gradients): use dpGradients() and applyUpdate()');
     const out = await this.forwardBackward(images, labels, n);
     let grads = new Map<string, Float32Array>();
     for (const p of this.training.params) grads.set(p.name, out[p.gradient]!.data as Float32Array);
@@ -137,7 +138,13 @@ export class Trainer {
     return { loss, correct: countCorrect(out[this.training.outputs.logits]!.data as Float32Array, labels, n), size: n };
   }
 
-  /** DP: per-example norms and clipped sums (or per-example gradients) for a batch; no update. */
+  /**
+   * DP-SGD: one run of the training graph on a batch (N >= 1), no update. 'clip' mode: for each
+   * parameter the sum over the batch of each example's gradient scaled by
+   * min(1, clipNorm / (||g_i|| + 1e-6)); 'per-example' mode: the gradients themselves, [N * size]
+   * (clipNorm unused). g_i is the gradient of example i's own loss (not divided by N), and
+   * `norms` are the unclipped ||g_i|| over all parameters. `loss` is the batch mean.
+   */
   async dpGradients(images: Float32Array, labels: Int32Array, n: number, clipNorm: number): Promise<DpGradients> {
     const dp = this.training.dp;
     if (!dp) throw new RpOnnxError('this trainer was not created for DP-SGD');

@@ -9,15 +9,19 @@
  *  2. backward, in reverse topological order: a node gets its rule called only if some output
  *     has received a gradient and some input is active (pruning both ways), and gradients of a
  *     value with several consumers are summed (Add for two, Sum for more) when first read.
+ *
+ * Per-example mode (DP-SGD, `perExample`; ./per-example.ts): the flagged parameters, and values
+ * derived only from them through parameter-path ops, get [N, ...shape] gradients from rules
+ * with the per-example trait. The engine checks what makes those exact: each such value meets
+ * the data in a per-example rule, and every activation on the way to the seeds keeps the batch
+ * axis, unmerged and unreduced (the rules check that it sits where they need it).
  */
 import { Graph, type Dim, type Node, type TensorType } from '../../graph/ir.js';
 import { GraphBuilder } from '../../graph/builder.js';
 import { inferShapes } from '../../graph/shape-inference.js';
 import type { DType } from '../../graph/tensor.js';
 import { RpOnnxError } from '../../errors.js';
-import type { GradContext } from './rule.js';
-import { differentiableOps, gradientRule } from './registry.js';
-import { perExampleRule } from './per-example.js';
+import { differentiableOps, gradientRule, gradientTraits, perExampleOps } from './registry.js';
 import './rules/index.js';
 
 export interface DifferentiateOptions {
@@ -34,10 +38,13 @@ export interface DifferentiateOptions {
   /** Prefix of emitted node and value names. Default 'grad/'. */
   prefix?: string;
   /**
-   * Parameters whose gradients must be per example, [N, ...shape] (DP-SGD). They must be
-   * consumed directly by ops with a per-example rule (./per-example.ts).
+   * Parameters whose gradients must be per example, [N, ...shape] (DP-SGD): consumed by ops
+   * whose rule has the per-example trait, directly or through parameter-path ops
+   * (./per-example.ts).
    */
   perExample?: ReadonlySet<string>;
+  /** Per-example mode: the batch dimension; default axis 0 of the first seeded value's shape. */
+  batchDim?: Dim;
 }
 
 /**
@@ -94,44 +101,33 @@ export function differentiate(graph: Graph, opts: DifferentiateOptions): Map<str
   };
   for (const [value, grad] of opts.seeds) add(value, grad);
 
+  const perExampleMode = perExampleSetup(graph, forward, opts, active, shapeOf);
+
   for (let k = forward.length - 1; k >= 0; k--) {
     const node = forward[k]!;
     if (NO_GRADIENT_OPS.has(node.opType)) continue;
     const gradOutputs = node.outputs.map((o) => (o ? total(o) : undefined));
     if (gradOutputs.every((g) => g === undefined)) continue;
-    const active0 = node.inputs.map((i) => i !== '' && active.has(i));
-    if (!active0.some(Boolean)) continue;
-    // Per-example parameters get their gradient from the op's per-example rule; the ordinary
-    // rule computes the rest (the gradients that flow on to the data).
-    const perExample = active0.map((a, i) => a && (opts.perExample?.has(node.inputs[i]!) ?? false));
-    const needsGrad = active0.map((a, i) => a && !perExample[i]);
-    if (needsGrad.some(Boolean)) {
-      const rule = gradientRule(ruleKey(node));
-      if (!rule) {
-        throw new RpOnnxError(
-          `no gradient rule for op ${ruleKey(node)} (node '${node.name}'); supported: ${differentiableOps().join(', ')}. Freeze the parameters before it (--freeze) or replace the op`,
-        );
-      }
-      const grads = rule({ b, node, gradOutputs, needsGrad, shapeOf, opset });
-      node.inputs.forEach((input, i) => {
-        const g = grads[i];
-        if (needsGrad[i] && g) add(input, g);
-      });
+    const needsGrad = node.inputs.map((i) => i !== '' && active.has(i));
+    if (!needsGrad.some(Boolean)) continue;
+    const key = ruleKey(node);
+    const rule = gradientRule(key);
+    if (!rule) {
+      throw new RpOnnxError(
+        `no gradient rule for op ${key} (node '${node.name}'); supported: ${differentiableOps().join(', ')}. Freeze the parameters before it (--freeze) or replace the op`,
+      );
     }
-    if (perExample.some(Boolean)) {
-      const pe = node.isStandard ? perExampleRule(node.opType) : undefined;
-      const slot = perExample.indexOf(true);
-      if (!pe) {
-        throw new RpOnnxError(`per-example gradients (DP-SGD) are not available for parameter '${node.inputs[slot]}' consumed by op ${ruleKey(node)} (node '${node.name}'); freeze it (--freeze) or use a model whose parameters feed Conv, Gemm, MatMul or elementwise ops directly`);
+    const perExample = node.inputs.map((v, i) => needsGrad[i]! && (perExampleMode?.values.has(v) ?? false));
+    if (perExampleMode) perExampleMode.check(node, key, gradOutputs, perExample);
+    const grads = rule({ b, node, gradOutputs, needsGrad, perExample, batchDim: perExampleMode?.batchDim, shapeOf, opset });
+    node.inputs.forEach((input, i) => {
+      if (!needsGrad[i]) return;
+      const g = grads[i];
+      if (g) add(input, g);
+      else if (perExample[i]) {
+        throw new RpOnnxError(`per-example gradients (DP-SGD): the ${key} rule gives none for input ${i} ('${input}') of node '${node.name}'; freeze that parameter (--freeze)`);
       }
-      const ctx: GradContext = { b, node, gradOutputs, needsGrad: active0, shapeOf, opset };
-      node.inputs.forEach((input, i) => {
-        if (!perExample[i]) return;
-        const g = pe(ctx, i);
-        if (!g) throw new RpOnnxError(`per-example gradient of '${input}' (slot ${i} of ${node.opType} node '${node.name}') is not supported`);
-        add(input, g);
-      });
-    }
+    });
   }
 
   const result = new Map<string, string>();
@@ -162,4 +158,66 @@ function activeValues(nodes: readonly Node[], wrt: readonly string[], typeOf: (v
     });
   }
   return active;
+}
+
+const PARAMETER_PATH_HINT = 'directly or through Reshape/Flatten/Transpose/Squeeze/Unsqueeze/Cast/Identity';
+
+interface PerExampleMode {
+  /** Parameters and values derived only from them through parameter-path ops. */
+  values: ReadonlySet<string>;
+  batchDim: Dim;
+  /** Throws unless per-example gradients through `node` are exact. */
+  check(node: Node, key: string, gradOutputs: readonly (string | undefined)[], perExample: readonly boolean[]): void;
+}
+
+/** The per-example values and the checks of the per-example mode, or undefined when it is off. */
+function perExampleSetup(
+  graph: Graph, forward: readonly Node[], opts: DifferentiateOptions, active: ReadonlySet<string>,
+  shapeOf: (v: string) => Dim[] | null,
+): PerExampleMode | undefined {
+  const params = opts.wrt.filter((w) => opts.perExample?.has(w) && active.has(w));
+  if (params.length === 0) return undefined;
+  const values = new Set<string>(params);
+  for (const node of forward) {
+    const [x, ...rest] = node.inputs;
+    const y = node.outputs[0];
+    if (!x || !y || !values.has(x) || !active.has(y)) continue;
+    if (!node.isStandard || !gradientTraits(node.opType).parameterPath) continue;
+    if (rest.some((v) => v && active.has(v))) continue;
+    values.add(y);
+  }
+  const firstSeed = [...opts.seeds.keys()][0];
+  const batchDim = opts.batchDim ?? (firstSeed ? shapeOf(firstSeed)?.[0] : undefined);
+  if (batchDim === undefined || batchDim === null) {
+    throw new RpOnnxError(`per-example gradients (DP-SGD) need the batch size on axis 0 of '${firstSeed}', whose shape is unknown; export the model with static ranks`);
+  }
+  // Values computed from the examples (everything else is a function of the parameters only).
+  const fromData = new Set<string>(graph.realInputs().map((v) => v.name));
+  for (const node of forward) if (node.inputs.some((v) => v && fromData.has(v))) for (const o of node.outputs) if (o) fromData.add(o);
+
+  const check: PerExampleMode['check'] = (node, key, gradOutputs, perExample) => {
+    const slot = perExample.indexOf(true);
+    if (slot >= 0 && !gradientTraits(key).perExample) {
+      throw new RpOnnxError(
+        `per-example gradients (DP-SGD) are not available for op ${key} (node '${node.name}'), which consumes parameter '${node.inputs[slot]}'; ops with per-example rules: ${perExampleOps().join(', ')} (parameters reach them ${PARAMETER_PATH_HINT}). Freeze the parameter (--freeze) or change the model`,
+      );
+    }
+    node.outputs.forEach((o, i) => {
+      if (!o || gradOutputs[i] === undefined || values.has(o)) return;
+      if (!fromData.has(o)) {
+        throw new RpOnnxError(
+          `per-example gradients (DP-SGD): a parameter is transformed by op ${key} (node '${node.name}') before it meets the data; parameters must reach their consumers ${PARAMETER_PATH_HINT}. Freeze it (--freeze) or fold the op into the parameter`,
+        );
+      }
+      // The batch axis must survive, once: a merged, reduced or unknown one may mix examples.
+      // (Where it sits is checked by the per-example rules that need it on a given axis.)
+      const shape = shapeOf(o);
+      if (!shape || shape.filter((d) => d === batchDim).length !== 1) {
+        throw new RpOnnxError(
+          `per-example gradients (DP-SGD) need every activation between the parameters and the logits to keep the batch axis (${batchDim}), but '${o}' (output of ${key} node '${node.name}') has shape ${shape ? `[${shape.map((d) => d ?? '?').join(', ')}]` : 'unknown'}; reshape without merging the batch axis into others, and never reduce over it`,
+        );
+      }
+    });
+  };
+  return { values, batchDim, check };
 }

@@ -1,135 +1,81 @@
 /**
- * Per-example parameter gradients for DP-SGD, computed inside the training graph (no B separate
- * backward passes). For a node that consumes a parameter directly, a per-example rule gives the
- * gradient of that parameter with the batch axis kept: [N, ...paramShape], the contribution of
- * each example's loss alone. The ordinary rule still computes the data gradients that flow on.
+ * DP-SGD's per-example mode of the autodiff pass: the gradient of each parameter with the batch
+ * axis kept, [N, ...paramShape], example n's row being the gradient of example n's loss alone.
+ * Computed in the one backward pass (not N passes): the gradients flowing through activations are
+ * per example already (an example's loss reaches only its own row, as long as no op mixes
+ * examples), so a parameter's consumer only has to skip its sum over the batch.
  *
- * Rules, one per op family (the batch axis is axis 0 of the data):
- * - Conv:    W: per-offset strided slices times dY without the batch sum (conv.ts); B: dY summed
- *            over spatial axes.
- * - Gemm:    B: alpha * a_n (outer) dy_n per example (transB: dy_n (outer) a_n); C: beta * dY.
- * - MatMul:  x [N, ..., K] @ W [K, M]: x_n^T dy_n, summed over the middle axes of each example.
- * - Add/Sub/Mul/Div with a broadcast parameter operand: the elementwise partial derivative,
- *   summed over the broadcast axes except the batch axis.
- * Anything else that consumes a parameter makes the engine stop with an error naming the op.
+ * The engine (./engine.ts) flags, in `GradContext.perExample`, the inputs that are DP parameters
+ * or values derived only from them through parameter-path ops (Reshape, Flatten, Transpose,
+ * Squeeze, Unsqueeze, Cast, Identity: registry trait `parameterPath`, whose rules map an
+ * [N, ...outShape] gradient back to [N, ...inShape]). Rules registered with the `perExample`
+ * trait honour the flag (one small branch in each family's file, Opacus-style):
+ *   Conv (weight: per-offset slices times dY without the batch sum; bias: dY summed over space),
+ *   Gemm (B: alpha a_n (outer) dy_n, any transA/transB; C: beta dY reduced per example),
+ *   MatMul with a weight operand on either side (the batched product without the batch sum),
+ *   elementwise Add/Sub/Mul/Div/Pow/Sum/Mean/Max/Min with a broadcast parameter (the partial
+ *   derivative summed over the broadcast axes except 0: GroupNorm/LayerNorm affine weights in
+ *   decomposed form), LayerNormalization/GroupNormalization/InstanceNormalization scale and bias,
+ *   BatchNormalization with running statistics (a per-channel affine map), PRelu's slope.
+ * Errors (one line, naming the op): a parameter reaching any other op or transformed by
+ * arithmetic before it meets the data; an activation between the parameters and the logits
+ * whose batch axis is merged, reduced or unknown (engine); the examples not on the axis a rule
+ * needs (`requireBatchAxis`); BatchNormalization with batch statistics, which mixes examples
+ * (refused by the training graph, and by the rule). Ops that mix examples while keeping the
+ * batch axis in place (a Softmax over axis 0) are not detected.
  */
-import type { GradContext } from './rule.js';
 import type { Dim } from '../../graph/ir.js';
+import type { GradContext } from './rule.js';
 import { RpOnnxError } from '../../errors.js';
-import { reduceSum, unsqueeze } from './rules/emit.js';
-import { convGeometry, convWeightGrad } from './rules/conv.js';
+import { reduceSum } from './rules/emit.js';
 
-/** Returns the per-example gradient [N, ...shape] of the parameter at input `slot`. */
-export type PerExampleRule = (ctx: GradContext, slot: number) => string | undefined;
-
-const rules = new Map<string, PerExampleRule>();
-
-export function registerPerExample(ops: string[], rule: PerExampleRule): void {
-  for (const op of ops) rules.set(op, rule);
+/** Stops unless `value` (shape `shape`, default its static shape) has the batch on `axis`. */
+export function requireBatchAxis(ctx: GradContext, value: string, axis = 0, shape?: readonly Dim[] | null): void {
+  if (ctx.batchDim === undefined) return;
+  const s = shape === undefined ? ctx.shapeOf(value) : shape;
+  if (s?.[axis] !== ctx.batchDim) {
+    noPerExample(ctx, Math.max(0, ctx.perExample.indexOf(true)), `the examples (${ctx.batchDim}) must be on axis ${axis} of '${value}', whose shape is ${s ? `[${s.map((d) => d ?? '?').join(', ')}]` : 'unknown'}`);
+  }
 }
-export function perExampleRule(opType: string): PerExampleRule | undefined {
-  return rules.get(opType);
-}
-
-/** `grad` (shape gShape, batch axis 0) summed to the parameter's shape, keeping the batch axis. */
-export function perExampleUnbroadcast(ctx: GradContext, grad: string, gShape: readonly Dim[] | null, param: string): string {
-  const pShape = ctx.shapeOf(param);
-  if (!gShape || !pShape || pShape.some((d) => typeof d !== 'number')) {
-    throw new RpOnnxError(`per-example gradient of '${param}' at node '${ctx.node.name}': static shapes are needed`);
-  }
-  const lead = gShape.length - pShape.length;
-  if (lead < 0) throw new RpOnnxError(`per-example gradient of '${param}' at node '${ctx.node.name}': the parameter has a higher rank than the activation`);
-  const axes: number[] = [];
-  for (let i = 1; i < gShape.length; i++) {
-    const pd = i - lead >= 0 ? pShape[i - lead] : undefined;
-    if (pd === undefined || (pd === 1 && gShape[i] !== 1)) axes.push(i);
-  }
-  const summed = axes.length > 0 ? reduceSum(ctx, grad, axes, true) : grad;
-  return ctx.b.op1('Reshape', [summed, ctx.b.int64s('shape', [-1, ...(pShape as number[])])]);
-}
-
-const out0 = (ctx: GradContext) => ctx.shapeOf(ctx.node.outputs[0]!);
-
-registerPerExample(['Conv'], (ctx, slot) => {
-  const dY = ctx.gradOutputs[0];
-  if (!dY) return undefined;
-  const g = convGeometry(ctx);
-  if (slot === 1) return convWeightGrad(ctx, ctx.node.inputs[0]!, dY, g, true);
-  if (slot === 2) return reduceSum(ctx, dY, g.win.kernel.map((_, i) => i + 2), false);
-  return undefined;
-});
-
-registerPerExample(['Gemm'], (ctx, slot) => {
-  const dY = ctx.gradOutputs[0];
-  if (!dY) return undefined;
-  const { node, b } = ctx;
-  const [a] = node.inputs as [string];
-  const alpha = node.getFloat('alpha', 1);
-  const beta = node.getFloat('beta', 1);
-  const scale = (v: string, s: number) => (s === 1 ? v : b.op1('Mul', [v, b.scalar('scale', s)]));
-  if (slot === 1) {
-    if (node.getInt('transA', 0) !== 0) throw new RpOnnxError(`per-example gradient through Gemm '${node.name}' with transA: the batch must be axis 0 of A`);
-    // y_n = a_n B' (+ c): dB'_n = a_n^T dy_n, an outer product per example.
-    const outer = node.getInt('transB', 0) !== 0
-      ? b.op1('MatMul', [unsqueeze(ctx, dY, [2]), unsqueeze(ctx, a, [1])])
-      : b.op1('MatMul', [unsqueeze(ctx, a, [2]), unsqueeze(ctx, dY, [1])]);
-    return scale(outer, alpha);
-  }
-  if (slot === 2) return perExampleUnbroadcast(ctx, scale(dY, beta), out0(ctx), node.inputs[2]!);
-  return undefined;
-});
-
-registerPerExample(['MatMul'], (ctx, slot) => {
-  const dY = ctx.gradOutputs[0];
-  if (!dY) return undefined;
-  const { node, b } = ctx;
-  const [x, w] = node.inputs as [string, string];
-  const xs = ctx.shapeOf(x);
-  const ws = ctx.shapeOf(w);
-  if (slot !== 1 || !xs || !ws || ws.length !== 2 || xs.length < 2) {
-    throw new RpOnnxError(`per-example gradient through MatMul '${node.name}': only data [N, ..., K] @ weight [K, M] is supported`);
-  }
-  const K = ws[0] as number;
-  const M = ws[1] as number;
-  // [N, T, K]^T @ [N, T, M] -> [N, K, M], the middle axes folded into T.
-  const x3 = b.op1('Reshape', [x, b.int64s('shape', [0, -1, K])]);
-  const d3 = b.op1('Reshape', [dY, b.int64s('shape', [0, -1, M])]);
-  return b.op1('MatMul', [b.op1('Transpose', [x3], { perm: [0, 2, 1] }), d3]);
-});
-
-registerPerExample(['Add', 'Sub', 'Mul', 'Div'], (ctx, slot) => {
-  const dY = ctx.gradOutputs[0];
-  if (!dY) return undefined;
-  const { node, b } = ctx;
-  const [a, c] = node.inputs as [string, string];
-  const other = slot === 0 ? c : a;
-  let partial: string;
-  switch (node.opType) {
-    case 'Add': partial = dY; break;
-    case 'Sub': partial = slot === 0 ? dY : b.op1('Neg', [dY]); break;
-    case 'Mul': partial = b.op1('Mul', [dY, other]); break;
-    default: // Div: a / c
-      partial = slot === 0 ? b.op1('Div', [dY, c]) : b.op1('Neg', [b.op1('Div', [b.op1('Mul', [dY, a]), b.op1('Mul', [c, c])])]);
-  }
-  return perExampleUnbroadcast(ctx, partial, out0(ctx), node.inputs[slot]!);
-});
 
 /**
- * BatchNormalization with running statistics (frozen: a per-channel affine map, so examples do
- * not mix): d scale_n = sum over spatial axes of dY * xhat, d bias_n = sum of dY, with
- * xhat = (x - mean) / sqrt(var + eps) from the node's own statistics.
+ * `grad` ([N, ...], shape `gShape`, batch on axis 0) summed over the axes along which an operand
+ * of shape `target` was broadcast, except the batch axis, and reshaped to [N, ...target]. The
+ * operand's own axis 0 may align with the batch axis only when it is 1 (shared by the examples).
  */
-registerPerExample(['BatchNormalization'], (ctx, slot) => {
-  const dY = ctx.gradOutputs[0];
-  if (!dY || (slot !== 1 && slot !== 2)) return undefined;
-  const { node, b } = ctx;
-  const [x, , , mean, variance] = node.inputs as [string, string, string, string, string];
-  const rank = ctx.shapeOf(x)?.length;
-  if (!rank) throw new RpOnnxError(`per-example gradient through BatchNormalization '${node.name}': the input rank is unknown`);
-  const spatial = Array.from({ length: rank - 2 }, (_, i) => i + 2);
-  if (slot === 2) return reduceSum(ctx, dY, spatial, false);
-  const col = (v: string) => b.op1('Reshape', [v, b.int64s('shape', [-1, ...spatial.map(() => 1)])]);
-  const eps = b.scalar('bn_eps', node.getFloat('epsilon', 1e-5));
-  const xhat = b.op1('Div', [b.op1('Sub', [x, col(mean)]), b.op1('Sqrt', [b.op1('Add', [col(variance), eps])])]);
-  return reduceSum(ctx, b.op1('Mul', [dY, xhat]), spatial, false);
-});
+export function perExampleReduce(ctx: GradContext, grad: string, gShape: readonly Dim[] | null, target: readonly Dim[] | null, what: string): string {
+  const where = `per-example gradient of '${what}' at ${ctx.node.opType} node '${ctx.node.name}'`;
+  if (!gShape || !target || target.some((d) => typeof d !== 'number')) {
+    throw new RpOnnxError(`${where}: static shapes are needed (run shape inference / export with static parameter shapes)`);
+  }
+  requireBatchAxis(ctx, ctx.node.outputs[0]!, 0, gShape);
+  const lead = gShape.length - target.length;
+  if (lead < 0 || (lead === 0 && target[0] !== 1)) {
+    throw new RpOnnxError(`${where}: the parameter [${target.join(', ')}] spans the batch axis of [${gShape.join(', ')}], so it is not shared by the examples`);
+  }
+  const axes: number[] = [];
+  for (let i = 1; i < gShape.length; i++) {
+    const td = i - lead >= 0 ? (target[i - lead] as number) : undefined;
+    if (td === undefined || (td === 1 && gShape[i] !== 1)) axes.push(i);
+  }
+  const summed = axes.length > 0 ? reduceSum(ctx, grad, axes, true) : grad;
+  return ctx.b.op1('Reshape', [summed, ctx.b.int64s('shape', [-1, ...(target as number[])])]);
+}
+
+/** perExampleReduce towards `operand`; `gShape` defaults to the node's first output's shape. */
+export function perExampleUnbroadcast(ctx: GradContext, grad: string, operand: string, gShape?: readonly Dim[] | null): string {
+  return perExampleReduce(ctx, grad, gShape === undefined ? ctx.shapeOf(ctx.node.outputs[0]!) : gShape, ctx.shapeOf(operand), operand);
+}
+
+/** [N, ...] gradient reshaped to [N, ...shape of `like`] (static when known, else at run time). */
+export function perExampleReshape(ctx: GradContext, grad: string, like: string): string {
+  const s = ctx.shapeOf(like);
+  const b = ctx.b;
+  if (s && s.every((d) => typeof d === 'number')) return b.op1('Reshape', [grad, b.int64s('shape', [-1, ...(s as number[])])]);
+  return b.op1('Reshape', [grad, b.op1('Concat', [b.int64s('batch', [-1]), b.op1('Shape', [like])], { axis: 0 })]);
+}
+
+/** A rule's refusal of one per-example input, as the one-line error the engine reports. */
+export function noPerExample(ctx: GradContext, slot: number, why: string): never {
+  throw new RpOnnxError(`per-example gradients (DP-SGD): input ${slot} ('${ctx.node.inputs[slot]}') of ${ctx.node.opType} node '${ctx.node.name}' is not supported: ${why}`);
+}

@@ -1,22 +1,48 @@
 /**
- * The gradient-rule registry: op type -> rule. Rule modules call `registerGradient` when
- * imported; ./rules/index.ts imports them all.
+ * The gradient-rule registry: op type -> rule and what the rule can do. Rule modules call
+ * `registerGradient` when imported; ./rules/index.ts imports them all.
+ *
+ * Traits (DP-SGD's per-example mode, see ./per-example.ts):
+ * - `perExample`: the rule honours `ctx.perExample`, returning [N, ...shape] gradients for the
+ *   flagged inputs. The engine refuses (naming the op) to ask any other rule for one.
+ * - `parameterPath`: a layout op (Reshape, Transpose, ...) that may sit between a parameter and
+ *   its consumer; applied to a parameter, its output counts as a parameter too, so the consumer
+ *   is asked for a per-example gradient of it and this rule maps that back, batch axis kept.
  */
 import type { GradRule } from './rule.js';
 
-const rules = new Map<string, GradRule>();
+export interface GradRuleTraits {
+  perExample?: boolean;
+  parameterPath?: boolean;
+}
 
-export function registerGradient(opTypes: string | string[], rule: GradRule): void {
+interface Entry {
+  rule: GradRule;
+  traits: GradRuleTraits;
+}
+
+const rules = new Map<string, Entry>();
+
+export function registerGradient(opTypes: string | string[], rule: GradRule, traits: GradRuleTraits = {}): void {
   for (const op of Array.isArray(opTypes) ? opTypes : [opTypes]) {
     if (rules.has(op)) throw new Error(`gradient rule for ${op} registered twice`);
-    rules.set(op, rule);
+    rules.set(op, { rule, traits: { ...traits, perExample: traits.perExample || traits.parameterPath } });
   }
 }
 
 export function gradientRule(opType: string): GradRule | undefined {
-  return rules.get(opType);
+  return rules.get(opType)?.rule;
+}
+
+export function gradientTraits(opType: string): GradRuleTraits {
+  return rules.get(opType)?.traits ?? {};
 }
 
 export function differentiableOps(): string[] {
   return [...rules.keys()].sort();
+}
+
+/** Ops whose rule gives per-example gradients of their parameter inputs (DP-SGD). */
+export function perExampleOps(): string[] {
+  return [...rules].filter(([, e]) => e.traits.perExample).map(([op]) => op).sort();
 }

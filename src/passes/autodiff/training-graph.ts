@@ -17,10 +17,19 @@
  * PyTorch's 0.1), using the *unbiased* batch variance for running_var as PyTorch does, so a
  * model trained here and evaluated with running statistics matches its PyTorch twin. 'frozen'
  * uses the running statistics (inference BN, a per-channel affine map).
+ *
+ * DP-SGD (`dp`): the gradients are per example, computed in the same single backward pass
+ * (./per-example.ts), of each example's own loss: its cross-entropy -log softmax(logits_n)[y_n]
+ * (or its MSE, the mean over its own outputs), NOT divided by the batch size, because DP-SGD
+ * clips each example's gradient and then sums them (the caller adds noise and divides by the
+ * expected batch size). The `loss` output stays the batch mean, for display. Mode 'clip' clips
+ * and sums in the graph; 'per-example' returns the [N, ...shape] tensors. Both output the
+ * unclipped per-example norms over all parameters. BatchNormalization with batch statistics is
+ * refused (it mixes examples); N = 0 cannot run (onnxruntime), N = 1 can.
  */
 import { Model, Node, makeTensorTypeProto, type Dim, type TensorType } from '../../graph/ir.js';
 import { GraphBuilder } from '../../graph/builder.js';
-import { dtypeName, tensorDims } from '../../graph/tensor.js';
+import { dtypeName, tensorDims, tensorToArray } from '../../graph/tensor.js';
 import { inferShapes } from '../../graph/shape-inference.js';
 import { RpOnnxError } from '../../errors.js';
 import { differentiate } from './engine.js';
@@ -38,10 +47,11 @@ export interface TrainingGraphOptions {
   /** BatchNormalization semantics while training (default 'train'). */
   batchNorm?: 'train' | 'frozen';
   /**
-   * DP-SGD: per-example gradients of the per-example (unaveraged) cross-entropy. 'clip' adds a
-   * scalar input C and outputs, per parameter, the sum over the batch of each example's gradient
-   * scaled by min(1, C / (||g_i|| + 1e-6)), ||g_i|| the norm of example i's whole gradient;
-   * 'per-example' outputs the [N, ...shape] gradients themselves. Both output the norms [N].
+   * DP-SGD: per-example gradients of each example's own (not batch-averaged) loss. 'clip' adds
+   * a float scalar input C ('dp_clip_norm') and outputs, per parameter, the sum over the batch of
+   * each example's gradient scaled by min(1, C / (||g_i|| + 1e-6)), ||g_i|| the L2 norm of
+   * example i's whole gradient (all parameters); 'per-example' outputs the [N, ...shape]
+   * gradients themselves. Both output the norms [N] ('dp_norms').
    */
   dp?: { mode: 'clip' | 'per-example' };
 }
@@ -197,14 +207,18 @@ function batchSizeAsFloat(b: GraphBuilder, logits: string): string {
 
 /**
  * Per-example norms and (mode 'clip') the clipped sums, from the [N, ...shape] gradients:
- * squared norms per parameter by ReduceSumSquare over the non-batch axes, summed; the clip
- * factors min(1, C / (norm + 1e-6)) as a [1, N] row times each [N, D] gradient: one MatMul per
- * parameter, nothing materialised twice.
+ * squared norms per parameter by ReduceSumSquare over the non-batch axes, summed, square root;
+ * the clip factors min(1, C / (norm + 1e-6)) as a [1, N] row times each [N, D] gradient: one
+ * MatMul per parameter, nothing materialized twice. Norms and sums do not depend on how each
+ * example's gradient is laid out, so in 'clip' mode both read the tensors the gradient is
+ * assembled from (the per-offset products a Conv weight gradient concatenates and transposes,
+ * see `perExampleParts`) and only the summed [1, ...] rows are assembled.
  */
 function perExampleOutputs(b: GraphBuilder, params: TrainingParam[], mode: 'clip' | 'per-example', opset: number): NonNullable<TrainingGraph['dp']> {
-  const flat = params.map((p) => b.op1('Reshape', [p.gradient, b.int64s('flat', [0, -1])], {}, { name: `${p.name}_per_example_flat` }));
+  const sources = params.map((p) => (mode === 'clip' ? perExampleParts(b.graph, p.gradient) : { parts: [p.gradient], chain: [] }));
+  const flat = sources.map((src, i) => src.parts.map((part) => b.op1('Reshape', [part, b.int64s('flat', [0, -1])], {}, { name: `${params[i]!.name}_per_example_flat` })));
   // Reduce* take axes as an input from opset 18, Unsqueeze from opset 13.
-  const squares = flat.map((f) => (opset >= 18 ? b.op1('ReduceSumSquare', [f, b.int64s('axes', [1])], { keepdims: 0 }) : b.op1('ReduceSumSquare', [f], { axes: [1], keepdims: 0 })));
+  const squares = flat.flat().map((f) => (opset >= 18 ? b.op1('ReduceSumSquare', [f, b.int64s('axes', [1])], { keepdims: 0 }) : b.op1('ReduceSumSquare', [f], { axes: [1], keepdims: 0 })));
   const total = squares.length === 1 ? squares[0]! : b.op1('Sum', squares);
   const norms = b.op1('Sqrt', [total], {}, { name: 'dp_norms' });
   if (mode === 'per-example') {
@@ -214,11 +228,58 @@ function perExampleOutputs(b: GraphBuilder, params: TrainingParam[], mode: 'clip
   const factor = b.op1('Min', [b.op1('Div', [clipInput, b.op1('Add', [norms, b.scalar('dp_eps', 1e-6)])]), b.scalar('dp_one', 1)]);
   const row = opset >= 13 ? b.op1('Unsqueeze', [factor, b.int64s('axes', [0])]) : b.op1('Unsqueeze', [factor], { axes: [0] });
   const perParam = params.map((p, i) => {
-    const summed = b.op1('MatMul', [row, flat[i]!]);
+    const src = sources[i]!;
+    const sums = flat[i]!.map((f) => b.op1('MatMul', [row, f]));
+    let summed: string;
+    if (src.concatAxis === undefined) summed = sums[0]!;
+    else {
+      // Each part's sum in the part's own layout with batch 1, then the Concat replayed.
+      const rest = (part: string) => b.op1('Slice', [b.op1('Shape', [part]), b.int64s('starts', [1]), b.int64s('ends', [2 ** 62])]);
+      const asRow = (sum: string, part: string) => b.op1('Reshape', [sum, b.op1('Concat', [b.int64s('one', [1]), rest(part)], { axis: 0 })]);
+      summed = b.op1('Concat', sums.map((sum, k) => asRow(sum, src.parts[k]!)), { axis: src.concatAxis });
+    }
+    for (const node of src.chain) {
+      if (node.opType === 'Reshape') summed = b.op1('Reshape', [summed, node.inputs[1]!]);
+      else if (node.opType === 'Transpose') summed = b.op1('Transpose', [summed], { perm: node.getInts('perm')! });
+    }
     const output = b.op1('Reshape', [summed, b.int64s('shape', p.shape)], {}, { name: `${p.name}_clipped_sum` });
     return { name: p.name, output };
   });
   return { clipInput, norms, perParam };
+}
+
+/**
+ * How a per-example gradient is assembled at its end: `chain`, layout ops that keep the batch
+ * axis leading (Identity, Transpose with perm[0] = 0, Reshape to a constant [0, ...]), in
+ * forward order, applied to the Concat (along an axis > 0) of `parts` or to the single part.
+ * Replayed on [1, ...] rows it assembles the summed gradient (a leading 0 copies the 1); without
+ * a Concat the chain starts at a Reshape, which takes the [1, D] row to the part's layout.
+ */
+function perExampleParts(g: Model['graph'], grad: string): { parts: string[]; concatAxis?: number; chain: Node[] } {
+  const chain: Node[] = [];
+  let v = grad;
+  for (let p = g.producer(v); p && p.isStandard; p = g.producer(v)) {
+    const keepsBatch = p.opType === 'Identity'
+      || (p.opType === 'Transpose' && p.getInts('perm')?.[0] === 0)
+      || (p.opType === 'Reshape' && p.getInt('allowzero', 0) === 0 && leadingDim(g, p.inputs[1]) === 0);
+    if (!keepsBatch) break;
+    chain.unshift(p);
+    v = p.inputs[0]!;
+  }
+  const cat = g.producer(v);
+  if (cat?.opType === 'Concat' && cat.isStandard && cat.getInt('axis', 0) > 0 && cat.inputs.length > 1 && cat.inputs.every(Boolean)) {
+    return { parts: [...cat.inputs], concatAxis: cat.getInt('axis', 0), chain };
+  }
+  while (chain.length > 0 && chain[0]!.opType !== 'Reshape') v = chain.shift()!.outputs[0]!;
+  return { parts: [v], chain };
+}
+
+/** The first entry of a constant int64 shape tensor, or undefined. */
+function leadingDim(g: Model['graph'], value: string | undefined): number | undefined {
+  const t = value ? g.initializers.get(value) : undefined;
+  if (!t || dtypeName(t.dataType) !== 'int64') return undefined;
+  const first = tensorToArray(t)[0];
+  return first === undefined ? undefined : Number(first);
 }
 
 function identity(input: string, output: string): Node {

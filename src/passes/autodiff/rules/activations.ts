@@ -6,6 +6,7 @@
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { unbroadcast } from '../unbroadcast.js';
+import { perExampleUnbroadcast } from '../per-example.js';
 import { reduceSum, reshapeLike, scalarLike } from './emit.js';
 import { float } from '../../../graph/builder.js';
 
@@ -80,6 +81,7 @@ unary('Gelu', (ctx, dY, x) => {
 });
 
 // PRelu: Y = x for x >= 0, slope * x otherwise; slope broadcasts to X (unidirectionally).
+// Per example (DP-SGD) the slope's partial is summed over its broadcast axes except the batch.
 registerGradient('PRelu', (ctx) => {
   const dY = ctx.gradOutputs[0];
   if (!dY) return [];
@@ -88,9 +90,9 @@ registerGradient('PRelu', (ctx) => {
   const zero = c(ctx, 0, dY);
   return [
     ctx.needsGrad[0] ? where(ctx, neg, op(ctx, 'Mul', dY, slope), dY) : undefined,
-    ctx.needsGrad[1] ? unbroadcast(ctx, where(ctx, neg, op(ctx, 'Mul', dY, x), zero), slope) : undefined,
+    ctx.needsGrad[1] ? (ctx.perExample[1] ? perExampleUnbroadcast : unbroadcast)(ctx, where(ctx, neg, op(ctx, 'Mul', dY, x), zero), slope) : undefined,
   ];
-});
+}, { perExample: true });
 
 // Clip: gradient passes where min <= x <= max. Bounds are inputs from opset 11, attributes
 // before; a bound given as a (rarely trainable) input gets the gradient of the clipped part.

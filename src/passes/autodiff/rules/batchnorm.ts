@@ -14,12 +14,17 @@
  * sum(dY)) avoids materializing xhat. The batch statistics come from the forward node's own
  * outputs when it runs with momentum 0 (then its "running" outputs are exactly the batch mean
  * and biased variance; the training-graph builder sets this up), else they are recomputed.
+ *
+ * Per example (DP-SGD) only the inference form has gradients: dscale_n = invstd (sum(dY_n X_n)
+ * - mean sum(dY_n)), dB_n = sum(dY_n), the sums over the spatial axes. With batch statistics
+ * every example's output depends on the whole batch, so per-example gradients do not exist.
  */
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { float } from '../../../graph/builder.js';
 import { RpOnnxError } from '../../../errors.js';
 import { castLike, reduceSum, scalarLike } from './emit.js';
+import { noPerExample, requireBatchAxis } from '../per-example.js';
 import { reduceMean } from './normalization.js';
 
 /** [C] -> [1, C, 1, ...] for broadcasting against an input of rank `rank`. */
@@ -77,8 +82,22 @@ registerGradient('BatchNormalization', (ctx) => {
   const k = b.op1('Mul', [scale, invstd]);
 
   const grads: (string | undefined)[] = new Array<string | undefined>(node.inputs.length).fill(undefined);
-  if (ctx.needsGrad[1]) grads[1] = b.op1('Mul', [sumDyXc!, invstd]);
-  if (ctx.needsGrad[2]) grads[2] = sumDy;
+  if (ctx.perExample.some(Boolean)) {
+    const slot = ctx.perExample.indexOf(true);
+    if (training) noPerExample(ctx, slot, 'BatchNormalization with batch statistics mixes the examples of a batch; use --norm-fix freeze or group');
+    if (slot !== 1 && slot !== 2) noPerExample(ctx, slot, 'only scale and bias have per-example gradients');
+    requireBatchAxis(ctx, x);
+    // Per-example sums over the spatial axes, [N, C].
+    const spatialSum = (v: string) => (rank > 2 ? reduceSum(ctx, v, axes.slice(1), false) : v);
+    const sumDyN = spatialSum(dY);
+    if (ctx.perExample[1]) {
+      const dyXc = b.op1('Sub', [spatialSum(b.op1('Mul', [dY, x])), b.op1('Mul', [mean, sumDyN])]);
+      grads[1] = b.op1('Mul', [dyXc, invstd]);
+    }
+    if (ctx.perExample[2]) grads[2] = sumDyN;
+  }
+  if (ctx.needsGrad[1] && !ctx.perExample[1]) grads[1] = b.op1('Mul', [sumDyXc!, invstd]);
+  if (ctx.needsGrad[2] && !ctx.perExample[2]) grads[2] = sumDy;
   if (ctx.needsGrad[0]) {
     if (!training) grads[0] = b.op1('Mul', [dY, ch(k)]);
     else {
@@ -102,4 +121,4 @@ registerGradient('BatchNormalization', (ctx) => {
     grads[4] = b.op1('Mul', [b.op1('Mul', [scalarLike(ctx, -0.5, scale), b.op1('Mul', [scale, inv3])]), sumDyXc!]);
   }
   return grads;
-});
+}, { perExample: true });

@@ -19,6 +19,7 @@ import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
 import { reduceSum } from './emit.js';
+import { noPerExample, requireBatchAxis } from '../per-example.js';
 import { kernelOffsets, resolveWindow, spatialDims, type Window } from './window.js';
 
 /** Pad with zeros, pads as [begin..., end...] over every axis (attribute before opset 11). */
@@ -142,17 +143,20 @@ export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvG
   return b.op1('Reshape', [ordered, b.int64s('shape', [cout, cg, ...win.kernel])]);
 }
 
+// Per example (DP-SGD): the weight's products before the batch sum, the bias's sum over space only.
 registerGradient('Conv', (ctx) => {
   const dY = ctx.gradOutputs[0];
   if (!dY) return [];
   const [x, w, bias] = ctx.node.inputs as [string, string, string | undefined];
+  if (ctx.perExample[0]) noPerExample(ctx, 0, 'a parameter used as the input of a convolution');
+  if (ctx.perExample[1] || ctx.perExample[2]) requireBatchAxis(ctx, x);
   const g = convGeometry(ctx);
   const dX = ctx.needsGrad[0] ? inputGrad(ctx, dY, w, g) : undefined;
-  const dW = ctx.needsGrad[1] ? convWeightGrad(ctx, x, dY, g) : undefined;
+  const dW = ctx.needsGrad[1] ? convWeightGrad(ctx, x, dY, g, ctx.perExample[1]) : undefined;
   let dB: string | undefined;
   if (bias && ctx.needsGrad[2]) {
-    const axes = [0, ...g.win.kernel.map((_, i) => i + 2)];
-    dB = reduceSum(ctx, dY, axes, false);
+    const spatial = g.win.kernel.map((_, i) => i + 2);
+    dB = reduceSum(ctx, dY, ctx.perExample[2] ? spatial : [0, ...spatial], false);
   }
   return [dX, dW, dB];
-});
+}, { perExample: true });

@@ -9,12 +9,16 @@
  * LayerNormalization gets mean/invstd from the forward node's optional Mean and InvStdDev
  * outputs (added to the node when absent); Group/Instance normalization recompute them from
  * x viewed as [N, groups, -1].
+ *
+ * Per example (DP-SGD): the statistics are per example already, so dscale_n and dB_n are the
+ * same sums taken over every axis but the batch axis.
  */
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
 import { unbroadcast } from '../unbroadcast.js';
 import { reduceSum, scalarLike } from './emit.js';
+import { noPerExample, perExampleReshape, perExampleUnbroadcast, requireBatchAxis } from '../per-example.js';
 
 /** ReduceMean over `axes`, with axes as an input from opset 18. */
 export function reduceMean(ctx: GradContext, x: string, axes: readonly number[], keepdims: boolean): string {
@@ -61,10 +65,12 @@ registerGradient('LayerNormalization', (ctx) => {
   const xhat = b.op1('Mul', [b.op1('Sub', [x, mean]), invstd]);
   const grads: (string | undefined)[] = [undefined, undefined, undefined];
   if (ctx.needsGrad[0]) grads[0] = rowBackward(ctx, b.op1('Mul', [dY, scale]), xhat, invstd, axes);
-  if (ctx.needsGrad[1]) grads[1] = unbroadcast(ctx, b.op1('Mul', [dY, xhat]), scale, ctx.shapeOf(x));
-  if (bias && ctx.needsGrad[2]) grads[2] = unbroadcast(ctx, dY, bias, ctx.shapeOf(x));
+  if ((ctx.perExample[1] || ctx.perExample[2]) && axis === 0) noPerExample(ctx, ctx.perExample[1] ? 1 : 2, 'axis 0 normalizes over the batch, mixing examples');
+  const toParam = (g: string, p: string, i: number) => (ctx.perExample[i] ? perExampleUnbroadcast(ctx, g, p, ctx.shapeOf(x)) : unbroadcast(ctx, g, p, ctx.shapeOf(x)));
+  if (ctx.needsGrad[1]) grads[1] = toParam(b.op1('Mul', [dY, xhat]), scale, 1);
+  if (bias && ctx.needsGrad[2]) grads[2] = toParam(dY, bias, 2);
   return grads;
-});
+}, { perExample: true });
 
 /**
  * Shared by GroupNormalization and InstanceNormalization: x [N, C, ...] normalized per
@@ -87,23 +93,28 @@ function groupedBackward(ctx: GradContext, groups: number, perChannel: boolean):
   const xhat = b.op1('Mul', [xc, invstd]);
   const shape = b.op1('Shape', [x]);
   const grads: (string | undefined)[] = [undefined, undefined, undefined];
+  if (ctx.perExample[1] || ctx.perExample[2]) requireBatchAxis(ctx, x);
+  // Parameter gradients sum over the batch too, except per example (DP-SGD).
+  const paramSum = (v: string, axes: number[], i: number) => (ctx.perExample[i]
+    ? perExampleReshape(ctx, axes.length > 0 ? reduceSum(ctx, v, axes, false) : v, node.inputs[i]!)
+    : reduceSum(ctx, v, [0, ...axes], false));
   if (perChannel) {
     const spatial = Array.from({ length: rank - 2 }, (_, i) => i + 2);
     const ch = (v: string) => b.op1('Reshape', [v, b.int64s('shape', [1, -1, ...spatial.map(() => 1)])]);
     if (ctx.needsGrad[0]) grads[0] = b.op1('Reshape', [rowBackward(ctx, rows(b.op1('Mul', [dY, ch(scale)])), xhat, invstd, [2]), shape]);
-    if (ctx.needsGrad[1]) grads[1] = reduceSum(ctx, b.op1('Mul', [dY, b.op1('Reshape', [xhat, shape])]), [0, ...spatial], false);
-    if (ctx.needsGrad[2]) grads[2] = reduceSum(ctx, dY, [0, ...spatial], false);
+    if (ctx.needsGrad[1]) grads[1] = paramSum(b.op1('Mul', [dY, b.op1('Reshape', [xhat, shape])]), spatial, 1);
+    if (ctx.needsGrad[2]) grads[2] = paramSum(dY, spatial, 2);
   } else {
     const dYr = rows(dY);
     const perGroup = (v: string) => b.op1('Reshape', [v, b.int64s('shape', [1, -1, 1])]);
     if (ctx.needsGrad[0]) grads[0] = b.op1('Reshape', [rowBackward(ctx, b.op1('Mul', [dYr, perGroup(scale)]), xhat, invstd, [2]), shape]);
-    if (ctx.needsGrad[1]) grads[1] = reduceSum(ctx, b.op1('Mul', [dYr, xhat]), [0, 2], false);
-    if (ctx.needsGrad[2]) grads[2] = reduceSum(ctx, dYr, [0, 2], false);
+    if (ctx.needsGrad[1]) grads[1] = paramSum(b.op1('Mul', [dYr, xhat]), [2], 1);
+    if (ctx.needsGrad[2]) grads[2] = paramSum(dYr, [2], 2);
   }
   return grads;
 }
 
 registerGradient('GroupNormalization', (ctx) =>
-  groupedBackward(ctx, ctx.node.getInt('num_groups', 0), ctx.opset >= 21));
+  groupedBackward(ctx, ctx.node.getInt('num_groups', 0), ctx.opset >= 21), { perExample: true });
 
-registerGradient('InstanceNormalization', (ctx) => groupedBackward(ctx, 0, true));
+registerGradient('InstanceNormalization', (ctx) => groupedBackward(ctx, 0, true), { perExample: true });

@@ -14,16 +14,22 @@ import {
   unsqueeze, zerosLike, zerosOfShape,
 } from './emit.js';
 import { dtypeCode, dtypeName } from '../../../graph/tensor.js';
+import { perExampleReshape } from '../per-example.js';
 import { RpOnnxError } from '../../../errors.js';
 
 const INT64 = dtypeCode('int64');
 
-/** A rule for one-input ops whose gradient is a function of dY alone. */
-function passThrough(opTypes: string | string[], f: (ctx: GradContext, dY: string) => string): void {
+/**
+ * A rule for one-input ops whose gradient is a function of dY alone. With `perExample` the op is
+ * a parameter-path op (DP-SGD, see ../per-example.ts): applied to a parameter, its gradient
+ * arrives as [N, ...outShape] and `perExample` maps it to [N, ...inShape].
+ */
+function passThrough(opTypes: string | string[], f: (ctx: GradContext, dY: string) => string, perExample?: (ctx: GradContext, dY: string) => string): void {
   registerGradient(opTypes, (ctx) => {
     const dY = ctx.gradOutputs[0];
-    return dY && ctx.needsGrad[0] ? [f(ctx, dY)] : [];
-  });
+    if (!dY || !ctx.needsGrad[0]) return [];
+    return [ctx.perExample[0] && perExample ? perExample(ctx, dY) : f(ctx, dY)];
+  }, { parameterPath: perExample !== undefined });
 }
 
 /** The static rank of `value`, or a clear error naming what needs it. */
@@ -46,12 +52,21 @@ function slice(ctx: GradContext, x: string, starts: string | number[], ends: str
   return b.op1('Slice', [x, v(starts, 'starts'), v(ends, 'ends'), b.int64s('axes', axes)]);
 }
 
-passThrough(['Identity'], (_ctx, dY) => dY);
-passThrough(['Flatten', 'Reshape', 'Squeeze', 'Unsqueeze'], (ctx, dY) => reshapeLike(ctx, dY, ctx.node.inputs[0]!));
+passThrough(['Identity'], (_ctx, dY) => dY, (_ctx, dY) => dY);
+passThrough(
+  ['Flatten', 'Reshape', 'Squeeze', 'Unsqueeze'],
+  (ctx, dY) => reshapeLike(ctx, dY, ctx.node.inputs[0]!),
+  (ctx, dY) => perExampleReshape(ctx, dY, ctx.node.inputs[0]!),
+);
 passThrough('Transpose', (ctx, dY) => {
   const perm = ctx.node.getInts('perm');
   // No perm reverses the axes, which is its own inverse.
   return ctx.b.op1('Transpose', [dY], { perm: perm ? inversePerm(perm) : undefined });
+}, (ctx, dY) => {
+  // Per example the batch axis leads: forward perm [0, ...perm + 1], inverted.
+  const rank = requireRank(ctx, ctx.node.inputs[0]!);
+  const perm = ctx.node.getInts('perm') ?? range(0, rank).reverse();
+  return ctx.b.op1('Transpose', [dY], { perm: inversePerm([0, ...perm.map((p) => p + 1)]) });
 });
 passThrough('Expand', (ctx, dY) => unbroadcast(ctx, dY, ctx.node.inputs[0]!));
 
@@ -63,7 +78,7 @@ registerGradient('Cast', (ctx) => {
   const outType = dtypeName(ctx.node.getInt('to', 0));
   if (!dY || !ctx.needsGrad[0] || !isFloatType(outType) || (inType && !isFloatType(inType))) return [];
   return [castLike(ctx, dY, x)];
-});
+}, { parameterPath: true });
 
 // Concat: each input's gradient is its slab of dY along the axis, offsets known statically
 // when every input's size along the axis is, else summed from Shape() at run time.
