@@ -9,7 +9,7 @@ import { RpOnnxError } from '../src/errors.js';
 import { fitPrivate, type DpOptions } from '../src/train/dp/dp-sgd.js';
 import { NOISE_SCHEDULES, type NoiseScheduleName } from '../src/train/dp/noise-schedule.js';
 import { batchNormToGroupNorm, batchNormStatistics } from '../src/passes/norm-fix.js';
-import type { Dataset } from '../src/train/data/index.js';
+import { loadDataDir, type Dataset } from '../src/train/data/index.js';
 import { toolVersion } from './tool-version.js';
 
 export function registerDpOptions(cmd: Command): void {
@@ -34,7 +34,8 @@ export function registerDpOptions(cmd: Command): void {
     .option('--denoise [threshold]', 'DP: post-processing: zero the coordinates of the noisy sum below threshold * noise std (default 2)')
     .option('--no-secure-rng', 'DP: draw noise from a seeded generator (--dp-seed): for tests only, never for a model you ship')
     .option('--dp-seed <n>', 'DP: seed of the noise and sampling generator when --no-secure-rng', parseIntOption('--dp-seed'))
-    .addOption(new Option('--norm-fix <kind>', 'DP with BatchNorm (batch statistics mix examples): freeze (use running statistics) | group (replace by GroupNorm)').choices(['freeze', 'group']));
+    .addOption(new Option('--norm-fix <kind>', 'DP with BatchNorm (batch statistics mix examples): freeze (use running statistics) | group (replace by GroupNorm) | public-batch (normalize with the statistics of a public batch, Davody et al.; needs --public-data)').choices(['freeze', 'group', 'public-batch']))
+    .option('--public-data <dir>', 'DP --norm-fix public-batch: public data, disjoint from the private training data (its train split is used); costs no privacy');
 }
 
 /** Default delta: the largest power of ten not above 1/N. */
@@ -87,14 +88,19 @@ export async function runPrivateTraining(run: PrivateRun): Promise<void> {
     throw new RpOnnxError('--dp needs --noise-multiplier or --target-epsilon');
   }
   let model = run.model;
-  let batchNorm: 'train' | 'frozen' = 'train';
+  let batchNorm: 'train' | 'frozen' | 'fed' = 'train';
+  let publicData: Dataset | undefined;
   const hasBatchNorm = batchNormStatistics(model).length > 0;
   if (hasBatchNorm) {
     if (o.normFix === undefined) {
-      throw new RpOnnxError('the model has BatchNormalization, whose batch statistics mix examples and break per-example privacy: choose --norm-fix freeze (running statistics) or --norm-fix group (GroupNorm)');
+      throw new RpOnnxError('the model has BatchNormalization, whose batch statistics mix examples and break per-example privacy: choose --norm-fix freeze (running statistics), group (GroupNorm) or public-batch --public-data DIR');
     }
     if (o.normFix === 'group') model = batchNormToGroupNorm(model).model;
-    else batchNorm = 'frozen';
+    else if (o.normFix === 'public-batch') {
+      if (!o.publicData) throw new RpOnnxError('--norm-fix public-batch needs --public-data DIR (public examples, disjoint from the private data)');
+      publicData = loadDataDir(o.publicData as string, { split: 'train' });
+      batchNorm = 'fed';
+    } else batchNorm = 'frozen';
   }
   const epochs = o.steps === undefined ? ((o.epochs as number | undefined) ?? 1) : 1;
   const progress = new ProgressLine(true);
@@ -109,7 +115,7 @@ export async function runPrivateTraining(run: PrivateRun): Promise<void> {
     batchSize: o.batch as number, lr: o.lr as number, optimizer: o.optimizer as string,
     momentum: o.momentum as number, weightDecay: o.weightDecay as number, schedule: o.schedule as string,
     threads: o.threads as number | undefined, freeze: o.freeze as string[], batchNorm,
-    executionProvider: o.executionProvider as 'cpu' | 'cuda', signal: abort.signal, dp,
+    executionProvider: o.executionProvider as 'cpu' | 'cuda', signal: abort.signal, dp, publicData,
     onProgress: (p) => progress.update(p.step / p.stepsInEpoch,
       `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsInEpoch} loss ${p.loss.toFixed(4)} acc ${(100 * p.accuracy).toFixed(1)}% eps ${p.epsilon === null ? 'n/a' : p.epsilon.toFixed(3)} C ${p.clipNorm.toPrecision(3)} sigma ${p.sigma.toPrecision(3)}`),
     onEpoch: (e) => progress.done(

@@ -96,6 +96,14 @@ test('DP refuses BatchNorm without a fix, and non-Gaussian noise claims no epsil
   const r = runCli(['train', bn, '--dp', '--noise-multiplier', '1', '--steps', '1', '-o', join(dir, 'x.onnx')]);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /^error: .*--norm-fix/);
+  const pb = runCli(['train', bn, '--dp', '--norm-fix', 'public-batch', '--noise-multiplier', '1', '--steps', '2', '--batch', '16', '--limit', '64', '-o', join(dir, 'p.onnx'), '--json']);
+  assert.notEqual(pb.status, 0);
+  assert.match(pb.stderr, /^error: --norm-fix public-batch needs --public-data/);
+  const pub = runCli(['train', bn, '--dp', '--norm-fix', 'public-batch', '--public-data', 'data/fashion-mnist-small', '--noise-multiplier', '1', '--steps', '2', '--batch', '16', '--limit', '64', '-o', join(dir, 'p.onnx'), '--json']);
+  assert.equal(pub.status, 0, pub.stderr);
+  // The exported running statistics are public-batch statistics, not the initial 0 / 1.
+  const stats = [...loadModel(join(dir, 'p.onnx')).graph.initializers].filter(([k]) => /running_mean$/.test(k));
+  assert.ok(stats.length > 0 && stats.some(([, t]) => tensorToFloat32(t).some((v) => v !== 0)));
   const fixed = runCli(['train', bn, '--dp', '--norm-fix', 'group', '--noise-multiplier', '1', '--steps', '2', '--batch', '16', '--limit', '64', '-o', join(dir, 'g.onnx'), '--json']);
   assert.equal(fixed.status, 0, fixed.stderr);
   const lap = runCli(['train', model, '--dp', '--noise', 'laplace', '--noise-multiplier', '1', '--steps', '1', '--batch', '16', '--limit', '64', '-o', join(dir, 'l.onnx'), '--json']);

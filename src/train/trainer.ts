@@ -23,7 +23,7 @@ export interface TrainerOptions extends OptimizerOptions {
   /** Initializer-name patterns to keep fixed (`*` wildcards). */
   freeze?: string[];
   /** BatchNormalization: batch statistics while training ('train') or running statistics ('frozen'). */
-  batchNorm?: 'train' | 'frozen';
+  batchNorm?: 'train' | 'frozen' | 'fed';
   threads?: number;
   executionProvider?: ExecutionProvider;
   /** Seeds the noise of perturbation nodes; 'secure' (default) draws from the OS CSPRNG. */
@@ -71,9 +71,10 @@ export class Trainer {
       if (!t) throw new RpOnnxError(`trainable parameter '${p.name}' is not an initializer of the model`);
       this.params.set(p.name, Float32Array.from(tensorToFloat32(t)));
     }
-    for (const s of this.training.outputs.bnStats ?? []) {
-      const t = model.graph.initializers.get(s.running);
-      if (t) this.state.set(s.running, Float32Array.from(tensorToFloat32(t)));
+    // Running statistics fed each step: updated by the graph ('train') or by the caller ('fed').
+    for (const name of [...(this.training.outputs.bnStats ?? []).map((s) => s.running), ...(this.training.inputs.statistics ?? [])]) {
+      const t = model.graph.initializers.get(name);
+      if (t) this.state.set(name, Float32Array.from(tensorToFloat32(t)));
     }
     const [data] = this.training.inputs.data;
     if (!data || this.training.inputs.data.length !== 1) {

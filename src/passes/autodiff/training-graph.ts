@@ -45,7 +45,7 @@ export interface TrainingGraphOptions {
   /** Initializer-name patterns to keep fixed (`*` any run of characters, `?` one character). */
   freeze?: string[];
   /** BatchNormalization semantics while training (default 'train'). */
-  batchNorm?: 'train' | 'frozen';
+  batchNorm?: 'train' | 'frozen' | 'fed';
   /**
    * DP-SGD: per-example gradients of each example's own (not batch-averaged) loss. 'clip' adds
    * a float scalar input C ('dp_clip_norm') and outputs, per parameter, the sum over the batch of
@@ -73,7 +73,8 @@ export interface BatchNormStat {
 
 export interface TrainingGraph {
   model: Model;
-  inputs: { data: string[]; labels: string };
+  /** `statistics`: with batchNorm 'fed', the BatchNorm mean/variance inputs the caller feeds each step. */
+  inputs: { data: string[]; labels: string; statistics?: string[] };
   params: TrainingParam[];
   outputs: { loss: string; logits: string; bnStats?: BatchNormStat[] };
   dp?: { clipInput?: string; norms: string; perParam: { name: string; output: string }[] };
@@ -124,7 +125,7 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   const forwardTypes = inferShapes(g, { opset });
   const rankOf = (v: string) => forwardTypes.get(v)?.shape?.length;
   if (opts.dp && batchNorm === 'train' && runningStats.size > 0) {
-    throw new RpOnnxError('DP-SGD cannot train BatchNormalization with batch statistics: they mix the examples of a batch, so per-example clipping no longer bounds one example\'s influence; use --norm-fix freeze or --norm-fix group');
+    throw new RpOnnxError('DP-SGD cannot train BatchNormalization with batch statistics: they mix the examples of a batch, so per-example clipping no longer bounds one example\'s influence; use --norm-fix freeze, group or public-batch');
   }
   const bnStats = batchNorm === 'train' ? prepareTrainingBatchNorm(m, b, opset, rankOf) : prepareFrozenBatchNorm(m);
 
@@ -176,6 +177,9 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   };
   for (const p of params) asInput(p.name);
   for (const s of bnStats) asInput(s.running);
+  // 'fed': inference BatchNorm whose statistics are inputs (DP with public-batch statistics).
+  const statistics = batchNorm === 'fed' ? [...runningStats] : undefined;
+  for (const name of statistics ?? []) asInput(name);
 
   g.outputs = [
     { name: loss, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) },
@@ -192,7 +196,7 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   g.toposort();
   return {
     model: m,
-    inputs: { data, labels },
+    inputs: { data, labels, ...(statistics ? { statistics } : {}) },
     params,
     outputs: { loss, logits, ...(batchNorm === 'train' ? { bnStats } : {}) },
     ...(dp ? { dp } : {}),

@@ -23,6 +23,9 @@ import { addNoise, type NoiseFamily } from './noise.js';
 import { keepTopK, denoise } from './encoding.js';
 import { PrivacyLedger, type Sampling } from './accountant.js';
 import { epsilon as epsilonOf, calibrateNoise } from '../../privacy/rdp.js';
+import { publicStatisticsModel } from '../../passes/public-statistics.js';
+import { createSession } from '../../runtime/session.js';
+import * as ort from 'onnxruntime-node';
 
 export interface DpOptions {
   maxGradNorm: number;
@@ -62,6 +65,11 @@ export interface DpFitOptions extends Omit<TrainerOptions, 'dp'> {
   seed?: number;
   dp: DpOptions;
   signal?: AbortSignal;
+  /**
+   * Public data (disjoint from the private training data) whose batch statistics normalize every
+   * BatchNormalization at each step (--norm-fix public-batch); the trainer must use batchNorm 'fed'.
+   */
+  publicData?: Dataset;
   onProgress?: (p: { epoch: number; epochs: number; step: number; stepsInEpoch: number; loss: number; accuracy: number; epsilon: number | null; clipNorm: number; sigma: number }) => void;
   onEpoch?: (e: EpochReport & { epsilon: number | null }) => void;
 }
@@ -160,6 +168,7 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
   const mode = dp.encodeTopK !== undefined ? 'per-example' : 'clip';
   const trainer = await Trainer.create(model, { ...opts, dp: { mode } });
   const expectedBatch = q * N;
+  const publicStats = opts.publicData ? await publicStatistics(model, trainer, opts.publicData, Math.max(1, Math.round(expectedBatch)), sampleRng) : undefined;
   const started = Date.now();
   const reports: (EpochReport & { epsilon: number | null })[] = [];
   let interrupted = false;
@@ -183,6 +192,7 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
           stoppedByBudget = true;
           break outer;
         }
+        if (publicStats) await publicStats.update();
         const indices = order ? order.subarray(s * B, Math.min(N, (s + 1) * B)) : poissonSample(N, q, sampleRng);
         const sigmaGrad = clipper ? gradientNoiseMultiplier(sigma, countNoise) : sigma;
         const grads = new Map<string, Float32Array>();
@@ -227,6 +237,9 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
       reports.push(report);
       opts.onEpoch?.(report);
     }
+    // The exported model normalizes with the statistics of a final public batch.
+    if (publicStats) await publicStats.update();
+    await publicStats?.release();
     const eps = accountable ? ledger.epsilon() : null;
     const privacy = statement(dp, eps, schedule);
     return {
@@ -289,5 +302,29 @@ function statement(dp: DpOptions, eps: number | null, s: NoiseSchedule): Privacy
   return {
     mechanism, epsilon: eps, delta: dp.delta, accountant: 'rdp',
     statement: `(${eps?.toFixed(4)}, ${dp.delta})-DP for each training example: ${sched}, ${sampling}${clip}, improved RDP conversion (Balle et al. 2020)`,
+  };
+}
+
+/**
+ * Public-batch BatchNorm statistics: before each private step, the statistics of a fresh public
+ * batch under the current weights become the BatchNorm inputs of the training graph.
+ */
+async function publicStatistics(model: Model, trainer: Trainer, data: Dataset, batch: number, rng: Random) {
+  const stats = trainer.training.inputs.statistics;
+  if (!stats || stats.length === 0) throw new RpOnnxError('--public-data needs a model with BatchNormalization trained with public-batch statistics');
+  const { model: sm, outputs } = publicStatisticsModel(model, [...trainer.params.keys()]);
+  const session = await createSession(sm, { threads: trainer.opts.threads, noiseSeed: trainer.opts.noiseSeed ?? 'secure' });
+  const input = sm.graph.realInputs().find((i) => !trainer.params.has(i.name))!.name;
+  const size = Math.min(batch, data.count);
+  return {
+    async update(): Promise<void> {
+      const idx = Uint32Array.from(rng.permutation(data.count).subarray(0, size)).sort();
+      const b = gatherBatch(data, idx);
+      const feeds: Record<string, ort.Tensor> = { [input]: new ort.Tensor('float32', b.images, [b.size, ...data.shape]) };
+      for (const [name, value] of trainer.params) feeds[name] = new ort.Tensor('float32', value, model.graph.initializers.get(name)!.dims.map(Number));
+      const out = await session.run(feeds);
+      for (const [stat, output] of outputs) trainer.state.set(stat, Float32Array.from(out[output]!.data as Float32Array));
+    },
+    release: () => session.release(),
   };
 }

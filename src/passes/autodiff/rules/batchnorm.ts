@@ -84,7 +84,7 @@ registerGradient('BatchNormalization', (ctx) => {
   const grads: (string | undefined)[] = new Array<string | undefined>(node.inputs.length).fill(undefined);
   if (ctx.perExample.some(Boolean)) {
     const slot = ctx.perExample.indexOf(true);
-    if (training) noPerExample(ctx, slot, 'BatchNormalization with batch statistics mixes the examples of a batch; use --norm-fix freeze or group');
+    if (training) noPerExample(ctx, slot, 'BatchNormalization with batch statistics mixes the examples of a batch; use --norm-fix freeze, group or public-batch');
     if (slot !== 1 && slot !== 2) noPerExample(ctx, slot, 'only scale and bias have per-example gradients');
     requireBatchAxis(ctx, x);
     // Per-example sums over the spatial axes, [N, C].

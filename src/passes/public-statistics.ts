@@ -1,0 +1,52 @@
+/**
+ * Normalization with public-batch statistics (Davody et al.): a copy of the model whose every
+ * BatchNormalization normalizes with the mean and (biased) variance of its input over the
+ * current batch, and exposes them as outputs. Run on a small public batch (disjoint from the
+ * private data), it gives the statistics the private step then uses as fixed inputs, so no
+ * private example's normalization depends on another private example, at no privacy cost.
+ * Parameters are inputs, so the current weights are fed each step.
+ */
+import { Model } from '../graph/ir.js';
+import { GraphBuilder } from '../graph/builder.js';
+import { inferShapes } from '../graph/shape-inference.js';
+import { RpOnnxError } from '../errors.js';
+import { paramsAsInputs } from './params-as-inputs.js';
+
+export interface PublicStatisticsModel {
+  model: Model;
+  /** Running-statistic initializer name -> the output holding its public-batch value. */
+  outputs: Map<string, string>;
+}
+
+export function publicStatisticsModel(model: Model, params: readonly string[]): PublicStatisticsModel {
+  const m = paramsAsInputs(model, params);
+  const g = m.graph;
+  const opset = m.opset() || 17;
+  const types = inferShapes(g, { opset });
+  const b = new GraphBuilder(g, 'public_stats/');
+  const outputs = new Map<string, string>();
+  const bns = g.nodes.filter((n) => n.opType === 'BatchNormalization' && n.isStandard);
+  for (const bn of bns) {
+    const [x, , , meanName, varName] = bn.inputs as [string, string, string, string, string];
+    const rank = types.get(x)?.shape?.length;
+    if (!rank) throw new RpOnnxError(`BatchNormalization node '${bn.name}': the input rank is unknown`);
+    const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+    const reduce = (v: string, keep: 0 | 1) => (opset >= 18
+      ? b.op1('ReduceMean', [v, b.int64s('axes', axes)], { keepdims: keep })
+      : b.op1('ReduceMean', [v], { axes, keepdims: keep }));
+    const meanKeep = reduce(x, 1);
+    const centered = b.op1('Sub', [x, meanKeep]);
+    const variance = reduce(b.op1('Mul', [centered, centered]), 0);
+    const mean = b.op1('Reshape', [meanKeep, b.int64s('shape', [-1])]);
+    bn.inputs = [bn.inputs[0]!, bn.inputs[1]!, bn.inputs[2]!, mean, variance];
+    bn.removeAttr('training_mode');
+    bn.outputs = [bn.outputs[0]!];
+    outputs.set(meanName, mean);
+    outputs.set(varName, variance);
+  }
+  g.invalidate();
+  g.toposort();
+  g.outputs = [...outputs.values()].map((name) => ({ name, type: null }));
+  g.removeDeadCode();
+  return { model: m, outputs };
+}
