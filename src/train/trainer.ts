@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { Model } from '../graph/ir.js';
 import { tensorToFloat32, makeTensor } from '../graph/tensor.js';
 import { buildTrainingGraph, type TrainingGraph } from '../passes/autodiff/training-graph.js';
-import { paramsAsInputs } from '../passes/params-as-inputs.js';
+import { makeBatchDynamic } from '../passes/dynamic-batch.js';
 import { createSession, type ExecutionProvider, type RpSession, type Fetches } from '../runtime/session.js';
 import { createOptimizer, type Optimizer, type OptimizerOptions } from './optimizers.js';
 import { RpOnnxError } from '../errors.js';
@@ -55,6 +55,7 @@ export class Trainer {
   readonly optimizer: Optimizer;
   private session!: RpSession;
   private evalSession: RpSession | undefined;
+  private evalStep = -1;
   private readonly dataInput: string;
   private readonly dataShape: number[];
   stepCount = 0;
@@ -170,12 +171,17 @@ export class Trainer {
 
   /** Logits of the current parameters for a batch (inference semantics: running statistics). */
   async predict(images: Float32Array, n: number): Promise<Float32Array> {
-    if (!this.evalSession) {
-      const evalModel = paramsAsInputs(this.model, [...this.params.keys(), ...this.state.keys()]);
+    // The current weights are baked into a session made once per optimisation step seen: with
+    // weights as inputs onnxruntime cannot fold BatchNorm into Conv and, on some exported models
+    // (MobileNetV2), its memory planner then fails, so evaluation never feeds weights.
+    if (!this.evalSession || this.evalStep !== this.stepCount) {
+      await this.evalSession?.release();
+      const evalModel = this.exportModel();
+      makeBatchDynamic(evalModel.graph);
       this.evalSession = await createSession(evalModel, sessionOptions(this.opts));
+      this.evalStep = this.stepCount;
     }
     const feeds: Record<string, ort.Tensor> = { [this.dataInput]: new ort.Tensor('float32', images, [n, ...this.exampleShape]) };
-    for (const [name, value] of [...this.params, ...this.state]) feeds[name] = new ort.Tensor('float32', value, this.shapeOf(name));
     const out = await this.evalSession.run(feeds);
     return out[this.evalSession.outputs[0]!.name]!.data as Float32Array;
   }

@@ -32,6 +32,7 @@ import { GraphBuilder } from '../../graph/builder.js';
 import { dtypeName, tensorDims, tensorToArray } from '../../graph/tensor.js';
 import { inferShapes } from '../../graph/shape-inference.js';
 import { RpOnnxError } from '../../errors.js';
+import { makeBatchDynamic } from '../dynamic-batch.js';
 import { differentiate } from './engine.js';
 import { crossEntropyLoss, mseLoss } from './loss.js';
 
@@ -112,12 +113,7 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   const logitsType = g.typeOf(logits);
 
   // Every data input gets a symbolic batch dimension; stale intermediate shapes are dropped.
-  const data = g.realInputs().map((v) => v.name);
-  for (const name of data) {
-    const t = g.typeOf(name);
-    if (t?.shape && t.shape.length > 0) g.setType(name, { dtype: t.dtype, shape: ['N', ...t.shape.slice(1)] });
-  }
-  g.valueInfo.clear();
+  const data = makeBatchDynamic(g);
   g.outputs = [{ name: logits, type: null }];
 
   const runningStats = new Set<string>();

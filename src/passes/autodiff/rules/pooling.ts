@@ -45,10 +45,8 @@ registerGradient('MaxPool', (ctx) => {
   const x = node.inputs[0]!;
   const win = resolveWindow(node, spatialDims(ctx, x, 'MaxPool'), node.getInts('kernel_shape') ?? [], node.getInt('ceil_mode', 0) !== 0);
   const overlapping = overlaps(win);
-  if (overlapping && ctx.opset < 16) {
-    throw new RpOnnxError(
-      `gradient of MaxPool node '${node.name}': overlapping windows need ScatterElements with reduction (opset 16+), the model has opset ${ctx.opset}; convert the model to opset 16 or later`,
-    );
+  if (overlapping && ctx.opset < 11) {
+    throw new RpOnnxError(`gradient of MaxPool node '${node.name}': overlapping windows need opset 11 or later, the model has opset ${ctx.opset}`);
   }
   // Ask the forward node for its indices.
   let indices = node.outputs[1];
@@ -57,6 +55,8 @@ registerGradient('MaxPool', (ctx) => {
     node.outputs[1] = indices;
     b.graph.invalidate();
   }
+  // Overlapping windows before opset 16 (no ScatterElements reduction): offset masks.
+  if (overlapping && ctx.opset < 16) return [maxPoolGradByOffsets(ctx, dY, indices, x, win)];
   const flat = b.int64s('flat', [-1]);
   const scattered = b.op1(
     'ScatterElements',
@@ -82,12 +82,15 @@ function divisors(win: Window, includePad: boolean): number[][] {
   });
 }
 
-/** dX = sum of dY over every window covering each input element (ConvTranspose, ones kernel). */
-function spreadWindows(ctx: GradContext, dYscaled: string, x: string, win: Window): string {
+/**
+ * dX = sum over windows covering each input element of a per-window value: `planes` holds, per
+ * N*C plane, `channels` values per output position, and `kernel` [channels, 1, k...] says where
+ * in its window each channel lands (a ones kernel for AveragePool, one-hot kernels for MaxPool).
+ * One ConvTranspose with the pool's strides, dilations and pads does it.
+ */
+function spreadToInput(ctx: GradContext, planes: string, kernel: string, x: string, win: Window): string {
   const b = ctx.b;
   const r = win.kernel.length;
-  const planes = b.op1('Reshape', [dYscaled, b.int64s('shape', [-1, 1, ...win.output])]);
-  const ones = b.initializer('ones', [1, 1, ...win.kernel], new Float32Array(win.kernel.reduce((p, k) => p * k, 1)).fill(1));
   const padEnd: number[] = [];
   const outputPadding: number[] = [];
   for (let i = 0; i < r; i++) {
@@ -96,11 +99,68 @@ function spreadWindows(ctx: GradContext, dYscaled: string, x: string, win: Windo
     padEnd.push(Math.max(0, over));
     outputPadding.push(Math.max(0, -over));
   }
-  const spread = b.op1('ConvTranspose', [planes, asTypeOf(ctx, ones, dYscaled)], {
+  const spread = b.op1('ConvTranspose', [planes, asTypeOf(ctx, kernel, planes)], {
     kernel_shape: win.kernel, strides: win.strides, dilations: win.dilations, pads: [...win.padBegin, ...padEnd],
     output_padding: outputPadding.some((p) => p !== 0) ? outputPadding : undefined,
   });
   return b.op1('Reshape', [spread, b.op1('Shape', [x])]);
+}
+
+/** dX = sum of dY over every window covering each input element (ones kernel). */
+function spreadWindows(ctx: GradContext, dYscaled: string, x: string, win: Window): string {
+  const b = ctx.b;
+  const planes = b.op1('Reshape', [dYscaled, b.int64s('shape', [-1, 1, ...win.output])]);
+  const ones = b.initializer('ones', [1, 1, ...win.kernel], new Float32Array(win.kernel.reduce((p, k) => p * k, 1)).fill(1));
+  return spreadToInput(ctx, planes, ones, x, win);
+}
+
+/**
+ * MaxPool's gradient without ScatterElements reduction (opsets 11-15), for overlapping windows:
+ * for each kernel offset k, mask_k = (winner's in-plane index == the input position at offset k
+ * of that window), then the masked dY of all K offsets go back through one ConvTranspose with
+ * one-hot kernels. Same tie semantics as the indices (one winner per window).
+ */
+function maxPoolGradByOffsets(ctx: GradContext, dY: string, indices: string, x: string, win: Window): string {
+  const b = ctx.b;
+  const r = win.kernel.length;
+  const K = win.kernel.reduce((p, k) => p * k, 1);
+  const planeSize = win.input.reduce((p, d) => p * d, 1);
+  const outSize = win.output.reduce((p, d) => p * d, 1);
+  // Input position (flat in the plane) of offset k in the window at each output position; -1 = padding.
+  const positions = new BigInt64Array(K * outSize);
+  const offsets: number[][] = [];
+  const rec = (prefix: number[]) => {
+    if (prefix.length === r) offsets.push(prefix);
+    else for (let k = 0; k < win.kernel[prefix.length]!; k++) rec([...prefix, k]);
+  };
+  rec([]);
+  offsets.forEach((off, k) => {
+    for (let o = 0; o < outSize; o++) {
+      let rem = o;
+      const coord: number[] = new Array<number>(r);
+      for (let a = r - 1; a >= 0; a--) {
+        coord[a] = rem % win.output[a]!;
+        rem = Math.floor(rem / win.output[a]!);
+      }
+      let flat = 0;
+      let inside = true;
+      for (let a = 0; a < r; a++) {
+        const i = coord[a]! * win.strides[a]! - win.padBegin[a]! + off[a]! * win.dilations[a]!;
+        if (i < 0 || i >= win.input[a]!) inside = false;
+        flat = flat * win.input[a]! + i;
+      }
+      positions[k * outSize + o] = BigInt(inside ? flat : -1);
+    }
+  });
+  const posTable = b.initializer('maxpool_positions', [1, K, ...win.output], positions, 'int64');
+  // Winner index within its N*C plane, as [N*C, 1, out...].
+  const local = b.op1('Mod', [b.op1('Reshape', [indices, b.int64s('shape', [-1, 1, ...win.output])]), b.initializer('plane_size', [], BigInt64Array.of(BigInt(planeSize)), 'int64')]);
+  const mask = b.op1('Cast', [b.op1('Equal', [local, posTable])], { to: 1 });
+  const planes = b.op1('Mul', [asTypeOf(ctx, mask, dY), b.op1('Reshape', [dY, b.int64s('shape', [-1, 1, ...win.output])])]);
+  const oneHot = new Float32Array(K * K);
+  for (let k = 0; k < K; k++) oneHot[k * K + k] = 1;
+  const kernel = b.initializer('maxpool_onehot', [K, 1, ...win.kernel], oneHot);
+  return spreadToInput(ctx, planes, kernel, x, win);
 }
 
 registerGradient('AveragePool', (ctx) => {
