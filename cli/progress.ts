@@ -29,3 +29,17 @@ export class ProgressLine {
     this.last = 0;
   }
 }
+
+/**
+ * Ctrl-C during a long run: the first SIGINT aborts `signal` (the loop stops after the current
+ * step and nothing partial is written); call `release()` when the run is over.
+ */
+export function interruptOnSigint(progress: ProgressLine): { signal: AbortSignal; release: () => void } {
+  const abort = new AbortController();
+  const onSigint = () => {
+    progress.done('interrupted: finishing the current step; no output will be written');
+    abort.abort();
+  };
+  process.once('SIGINT', onSigint);
+  return { signal: abort.signal, release: () => process.off('SIGINT', onSigint) };
+}

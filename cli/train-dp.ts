@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { printJson, parseIntOption, parseNumberOption } from './common.js';
-import { ProgressLine } from './progress.js';
+import { ProgressLine, interruptOnSigint } from './progress.js';
 import { Model } from '../src/graph/ir.js';
 import { saveModel } from '../src/graph/io.js';
 import { RpOnnxError } from '../src/errors.js';
@@ -104,18 +104,13 @@ export async function runPrivateTraining(run: PrivateRun): Promise<void> {
   }
   const epochs = o.steps === undefined ? ((o.epochs as number | undefined) ?? 1) : 1;
   const progress = new ProgressLine(true);
-  const abort = new AbortController();
-  const onSigint = () => {
-    progress.done('interrupted: finishing the current step; no output will be written');
-    abort.abort();
-  };
-  process.once('SIGINT', onSigint);
+  const interrupt = interruptOnSigint(progress);
   const result = await fitPrivate(model, run.train, run.test, {
     epochs, steps: o.steps as number | undefined, shuffle: o.shuffle !== false,
     batchSize: o.batch as number, lr: o.lr as number, optimizer: o.optimizer as string,
     momentum: o.momentum as number, weightDecay: o.weightDecay as number, schedule: o.schedule as string,
     threads: o.threads as number | undefined, freeze: o.freeze as string[], batchNorm,
-    executionProvider: o.executionProvider as 'cpu' | 'cuda', signal: abort.signal, dp, publicData,
+    executionProvider: o.executionProvider as 'cpu' | 'cuda', signal: interrupt.signal, dp, publicData,
     onProgress: (p) => progress.update(p.step / p.stepsInEpoch,
       `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsInEpoch} loss ${p.loss.toFixed(4)} acc ${(100 * p.accuracy).toFixed(1)}% eps ${p.epsilon === null ? 'n/a' : p.epsilon.toFixed(3)} C ${p.clipNorm.toPrecision(3)} sigma ${p.sigma.toPrecision(3)}`),
     onEpoch: (e) => progress.done(
@@ -123,7 +118,7 @@ export async function runPrivateTraining(run: PrivateRun): Promise<void> {
       (e.testAccuracy !== null ? `, test acc ${(100 * e.testAccuracy).toFixed(2)}%` : '') +
       `, epsilon ${e.epsilon === null ? 'not accounted' : e.epsilon.toFixed(3)}, ${e.seconds.toFixed(1)} s`),
   });
-  process.off('SIGINT', onSigint);
+  interrupt.release();
   if (result.interrupted) throw new RpOnnxError(`training interrupted after ${result.steps} steps; ${run.output} was not written`, { exitCode: 130 });
   if (result.stoppedByBudget) progress.done(`stopped after ${result.steps} steps: the next step would exceed --target-epsilon ${dp.targetEpsilon}`);
   const trained = result.model;

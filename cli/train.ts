@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { basename, dirname, join } from 'node:path';
 import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
-import { ProgressLine } from './progress.js';
+import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
 import { fit } from '../src/train/fit.js';
@@ -66,12 +66,7 @@ export function register(program: Command): void {
         return;
       }
       const progress = new ProgressLine(true);
-      const abort = new AbortController();
-      const onSigint = () => {
-        progress.done('interrupted: finishing the current step; no output will be written');
-        abort.abort();
-      };
-      process.once('SIGINT', onSigint);
+      const interrupt = interruptOnSigint(progress);
       const result = await fit(model, train, test, {
         epochs: o.steps === undefined ? ((o.epochs as number | undefined) ?? 1) : undefined,
         steps: o.steps as number | undefined,
@@ -81,7 +76,7 @@ export function register(program: Command): void {
         threads: o.threads as number | undefined, freeze: o.freeze as string[], batchNorm: bn,
         evalEvery: o.evalEvery as number, checkpointDir: o.checkpointDir as string | undefined,
         resume: o.resume === true, executionProvider: o.executionProvider as 'cpu' | 'cuda',
-        signal: abort.signal,
+        signal: interrupt.signal,
         onProgress: (p) => progress.update(p.step / p.stepsInEpoch,
           `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsInEpoch} loss ${p.loss.toFixed(4)} acc ${(100 * p.accuracy).toFixed(1)}% ${p.examplesPerSecond.toFixed(0)} ex/s lr ${p.lr.toPrecision(3)}`),
         onEpoch: (e) => progress.done(
@@ -89,7 +84,7 @@ export function register(program: Command): void {
           (e.testAccuracy !== null ? `, test acc ${(100 * e.testAccuracy).toFixed(2)}%` : '') +
           `, ${e.seconds.toFixed(1)} s (${e.examplesPerSecond.toFixed(0)} ex/s)`),
       });
-      process.off('SIGINT', onSigint);
+      interrupt.release();
       if (result.interrupted) throw new RpOnnxError(`training interrupted after ${result.steps} steps; ${output} was not written`, { exitCode: 130 });
       const trained = result.model;
       trained.setMetadata('rp-onnx.version', toolVersion());
