@@ -2,6 +2,9 @@
  * Inference latency of residual perturbation: the built-in ImageNet-style ResNet-18 at 64x64,
  * batch 32, 2 intra-op threads, original vs perturbed (Strategy I absolute, Strategy II std),
  * runs interleaved so machine noise hits every variant alike. Goal: perturbed within 10%.
+ * The perturbed variants run as rp-onnx runs them (noise fed by the runtime's generator, C addon
+ * or TypeScript: see `noise backend`), and once more with onnxruntime's own RandomNormalLike
+ * kernel (what plain onnxruntime does with the file), for comparison.
  * Run: node --import tsx bench/perturb-latency.ts   (ROUNDS=30 by default)
  */
 import { fileURLToPath } from 'node:url';
@@ -9,6 +12,7 @@ import { buildResNet } from '../models/resnet.js';
 import { perturbModel } from '../src/passes/perturb.js';
 import { createSession, ort, type RpSession } from '../src/runtime/session.js';
 import { Random } from '../src/random.js';
+import { noiseBackend } from '../src/runtime/ziggurat.js';
 import { median, printResult, type BenchResult } from './result.js';
 
 const BATCH = 32;
@@ -18,10 +22,14 @@ const THREADS = 2;
 export async function benchPerturbLatency(): Promise<BenchResult> {
   const rounds = Number(process.env.ROUNDS ?? 30);
   const original = buildResNet('resnet18', { classes: 10, imageSize: SIZE, seed: 1 });
+  const one = perturbModel(original, { gamma: 0.1, strategy: 'I', scale: 'absolute', toolVersion: 'bench' }).model;
+  const two = perturbModel(original, { gamma: 0.1, strategy: 'II', scale: 'std', toolVersion: 'bench' }).model;
   const variants: [string, RpSession][] = [
     ['original', await createSession(original, { threads: THREADS })],
-    ['perturbed I absolute', await createSession(perturbModel(original, { gamma: 0.1, strategy: 'I', scale: 'absolute', toolVersion: 'bench' }).model, { threads: THREADS })],
-    ['perturbed II std', await createSession(perturbModel(original, { gamma: 0.1, strategy: 'II', scale: 'std', toolVersion: 'bench' }).model, { threads: THREADS })],
+    ['perturbed I absolute', await createSession(one, { threads: THREADS })],
+    ['perturbed II std', await createSession(two, { threads: THREADS })],
+    ['perturbed I absolute, onnxruntime RandomNormalLike', await createSession(one, { threads: THREADS, feedNoise: false })],
+    ['perturbed II std, onnxruntime RandomNormalLike', await createSession(two, { threads: THREADS, feedNoise: false })],
   ];
   const x = new Float32Array(BATCH * 3 * SIZE * SIZE);
   new Random(0).fillNormal(x);
@@ -43,11 +51,11 @@ export async function benchPerturbLatency(): Promise<BenchResult> {
     const ms = median(times.get(name)!);
     return { variant: name, 'median ms': ms, 'min ms': Math.min(...times.get(name)!), ratio: ms / base };
   });
-  const worst = Math.max(...rows.map((r) => r.ratio));
+  const worst = Math.max(rows[1]!.ratio, rows[2]!.ratio);
   return {
     name: `residual perturbation latency: ResNet-18 ${SIZE}x${SIZE}, batch ${BATCH}, ${THREADS} threads, ${rounds} interleaved rounds`,
     rows,
-    summary: `perturbed/original median latency: ${rows.slice(1).map((r) => `${r.variant} ${r.ratio.toFixed(3)}`).join(', ')} (goal <= 1.10: ${worst <= 1.1 ? 'met' : 'NOT met'})`,
+    summary: `perturbed/original median latency (noise backend: ${noiseBackend}): ${rows.slice(1).map((r) => `${r.variant} ${r.ratio.toFixed(3)}`).join(', ')} (goal <= 1.10 as rp-onnx runs it: ${worst <= 1.1 ? 'met' : 'NOT met'})`,
   };
 }
 

@@ -196,12 +196,20 @@ test('two runs differ; separate sessions of our runtime draw independent noise; 
   const b1 = await logits(b, x, 4);
   assert.ok(maxAbsDiff(a1, a2) > 1e-3, 'two runs of one session differ');
   assert.ok(maxAbsDiff(a1, b1) > 1e-3, 'first runs of two sessions differ');
-  assert.notDeepEqual(a.seeds, b.seeds);
-  assert.equal(a.seeds.length, 3);
+  // The three noise ops are fed by the runtime's generator (fresh OS entropy per run).
+  assert.equal(a.fedNoise, 3);
+  assert.equal(a.seeds.length, 0);
+  // With onnxruntime's kernel kept, each session writes its own fresh seeds instead.
+  const e = await createSession(model, { threads: 1, feedNoise: false });
+  const f = await createSession(model, { threads: 1, feedNoise: false });
+  assert.equal(e.fedNoise, 0);
+  assert.equal(e.seeds.length, 3);
+  assert.notDeepEqual(e.seeds, f.seeds);
+  assert.ok(maxAbsDiff(await logits(e, x, 4), await logits(f, x, 4)) > 1e-3, 'in-graph noise of two sessions differs');
   const c = await createSession(model, { threads: 1, noiseSeed: 42 });
   const d = await createSession(model, { threads: 1, noiseSeed: 42 });
   assert.deepEqual(await logits(c, x, 4), await logits(d, x, 4));
-  for (const s of [a, b, c, d]) await s.release();
+  for (const s of [a, b, c, d, e, f]) await s.release();
 });
 
 test('onnxruntime alone (seeds as in the file) replays one noise sequence in every session of a process', async () => {

@@ -1,8 +1,13 @@
 /**
  * rp-onnx's onnxruntime-node wrapper. Every session it creates runs a private copy of the model
- * whose random ops carry fresh seeds (src/runtime/noise-seeding.ts), because onnxruntime on its
- * own replays the same noise in every session of a process and, with a seed in the file, in
- * every process. Errors from onnxruntime become one-line RpOnnxErrors.
+ * in which
+ * - the Gaussian random ops whose shapes are known are graph inputs, fed by the session's own
+ *   generator (src/runtime/noise-feed.ts: fresh OS entropy before every run, or a reproducible
+ *   stream from a numeric seed), which is exact and faster than onnxruntime's kernel;
+ * - any other random op carries a fresh seed (src/runtime/noise-seeding.ts), because onnxruntime
+ *   on its own replays the same noise in every session of a process and, with a seed in the
+ *   file, in every process.
+ * Errors from onnxruntime become one-line RpOnnxErrors.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,6 +18,8 @@ import type { DType } from '../graph/tensor.js';
 import { encodeModel } from '../graph/io.js';
 import { RpOnnxError } from '../errors.js';
 import { withNoiseSeeds, type NoiseSeed } from './noise-seeding.js';
+import { externalizeNoise } from '../passes/externalize-noise.js';
+import { NoiseFeed } from './noise-feed.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda'];
@@ -24,6 +31,11 @@ export interface CreateSessionOptions {
   threads?: number;
   /** Seeds of the model's random ops (default 'secure': fresh OS entropy per session). */
   noiseSeed?: NoiseSeed;
+  /**
+   * Feed Gaussian noise from rp-onnx's generator instead of onnxruntime's RandomNormalLike where
+   * the shapes allow (default true; ignored with noiseSeed 'model', which keeps the file's ops).
+   */
+  feedNoise?: boolean;
 }
 
 /** Name, element type and declared shape of a graph input or output. */
@@ -67,22 +79,26 @@ export function checkCudaInstalled(): void {
 export class RpSession {
   readonly inputs: TensorInfo[];
   readonly outputs: TensorInfo[];
-  /** Seeds written into the model's random ops for this session (empty with noiseSeed 'model'). */
+  /** Seeds written into the random ops left in the graph (empty with noiseSeed 'model'). */
   readonly seeds: readonly number[];
+  /** Number of noise tensors the session feeds from its own generator. */
+  readonly fedNoise: number;
   private released = false;
 
-  constructor(private readonly session: ort.InferenceSession, model: Model, seeds: number[], readonly executionProvider: ExecutionProvider) {
+  constructor(private readonly session: ort.InferenceSession, model: Model, seeds: number[], readonly executionProvider: ExecutionProvider, private readonly noise: NoiseFeed | null = null) {
     const info = (name: string, type: ReturnType<typeof tensorTypeOf>): TensorInfo => ({ name, dtype: type?.dtype ?? null, shape: type?.shape ?? null });
     this.inputs = model.graph.realInputs().map((v) => info(v.name, tensorTypeOf(v.type)));
     this.outputs = model.graph.outputs.map((v) => info(v.name, tensorTypeOf(v.type)));
     this.seeds = seeds;
+    this.fedNoise = noise?.count ?? 0;
   }
 
   /** Runs the model; every output is fetched unless `outputs` names some. */
   async run(feeds: Feeds, outputs?: string[]): Promise<Fetches> {
     if (this.released) throw new RpOnnxError('the inference session was already released');
+    const all = this.noise ? { ...feeds, ...this.noise.feeds(feeds) } : feeds;
     try {
-      return outputs ? await this.session.run(feeds, outputs) : await this.session.run(feeds);
+      return outputs ? await this.session.run(all, outputs) : await this.session.run(all);
     } catch (e) {
       throw new RpOnnxError(`onnxruntime failed to run the model: ${oneLine(e)}`, { exitCode: 1, cause: e });
     }
@@ -110,7 +126,19 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     throw new RpOnnxError(`--threads must be a positive integer, got ${opts.threads}`);
   }
   if (ep === 'cuda') checkCudaInstalled();
-  const { model: seeded, seeds } = withNoiseSeeds(model, opts.noiseSeed ?? 'secure');
+  const noiseSeed = opts.noiseSeed ?? 'secure';
+  let runnable = model;
+  let noise: NoiseFeed | null = null;
+  if (noiseSeed !== 'model' && opts.feedNoise !== false) {
+    const copy = model.clone();
+    const ext = externalizeNoise(copy.graph, copy.opset(''));
+    if (ext.noise.length > 0) {
+      runnable = copy;
+      // A numeric seed drives both the fed noise and the seeds of ops left in the graph.
+      noise = new NoiseFeed(ext.noise, ext.symbols, noiseSeed === 'secure' ? 'secure' : (noiseSeed ^ 0x5bd1e995) >>> 0);
+    }
+  }
+  const { model: seeded, seeds } = withNoiseSeeds(runnable, noiseSeed);
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep === 'cuda' ? { name: 'cuda' } : { name: 'cpu' }],
     executionMode: 'sequential',
@@ -127,7 +155,7 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     if (ep === 'cuda') throw new RpOnnxError(`--execution-provider cuda: onnxruntime could not start the CUDA provider (${why}); ${CUDA_INSTALL_HINT}`, { cause: e });
     throw new RpOnnxError(`onnxruntime cannot load the model: ${why}`, { cause: e });
   }
-  return new RpSession(session, model, seeds, ep);
+  return new RpSession(session, model, seeds, ep, noise);
 }
 
 export { ort };

@@ -1,0 +1,122 @@
+/*
+ * The runtime's Gaussian noise in C (N-API addon), the same algorithm and the same stream as
+ * src/runtime/ziggurat.ts: ziggurat (Marsaglia & Tsang 2000, 256 layers) on xoshiro128++ words,
+ * low 8 bits = layer, upper 24 bits (signed) = position. The TypeScript generator is the
+ * reference and the fallback; test/ziggurat.test.ts checks that both give the same values.
+ *
+ * Why C: V8 runs the fast path in about 5 ns per value, onnxruntime's RandomNormalLike in about
+ * 6; compiled C runs it in about 1.5, which is what keeps a perturbed model's latency within 10%
+ * of the plain one.
+ *
+ * JS API: fill(out: Float32Array, state: Int32Array(4), mean: number, scale: number): undefined.
+ * The state is read and written back, so the TypeScript class owns it (seeding, forks, reseeding).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <node_api.h>
+
+#define LAYERS 256
+static const double R = 3.6541528853610088;
+static const double V = 0.00492867323399;
+static const double SCALE = 8388608.0; /* 2^23 */
+
+static int32_t kn[LAYERS];
+static double wn[LAYERS];
+static double fn[LAYERS];
+
+static void init_tables(void) {
+  double dn = R, tn = dn;
+  const double q = V / exp(-0.5 * dn * dn);
+  kn[0] = (int32_t)floor((dn / q) * SCALE);
+  kn[1] = 0;
+  wn[0] = q / SCALE;
+  wn[LAYERS - 1] = dn / SCALE;
+  fn[0] = 1.0;
+  fn[LAYERS - 1] = exp(-0.5 * dn * dn);
+  for (int i = LAYERS - 2; i >= 1; i--) {
+    dn = sqrt(-2.0 * log(V / dn + exp(-0.5 * dn * dn)));
+    kn[i + 1] = (int32_t)floor((dn / tn) * SCALE);
+    tn = dn;
+    fn[i] = exp(-0.5 * dn * dn);
+    wn[i] = dn / SCALE;
+  }
+}
+
+typedef struct { uint32_t a, b, c, d; } xoshiro;
+
+static inline uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+static inline int32_t next_word(xoshiro *s) {
+  const uint32_t r = rotl(s->a + s->d, 7) + s->a;
+  const uint32_t t = s->b << 9;
+  s->c ^= s->a; s->d ^= s->b; s->b ^= s->c; s->a ^= s->d; s->c ^= t; s->d = rotl(s->d, 11);
+  return (int32_t)r;
+}
+
+static inline double open01(xoshiro *s) {
+  return ((double)((uint32_t)next_word(s) >> 8) + 0.5) / 16777216.0;
+}
+
+/* The wedge and tail tests of nfix, as in ziggurat.ts. */
+static double slow_path(xoshiro *s, int32_t j, int iz) {
+  for (;;) {
+    if (iz == 0) {
+      double x, y;
+      do {
+        x = -log(open01(s)) / R;
+        y = -log(open01(s));
+      } while (y + y < x * x);
+      return j > 0 ? R + x : -R - x;
+    }
+    const double x = j * wn[iz];
+    if (fn[iz] + open01(s) * (fn[iz - 1] - fn[iz]) < exp(-0.5 * x * x)) return x;
+    const int32_t w = next_word(s);
+    iz = w & 255;
+    j = w >> 8;
+    if (abs(j) < kn[iz]) return j * wn[iz];
+  }
+}
+
+/* Same order of draws as the TypeScript fill: each miss of the fast path is finished at once. */
+static void fill(float *out, size_t n, xoshiro *s, double mean, double scale) {
+  for (size_t i = 0; i < n; i++) {
+    const int32_t w = next_word(s);
+    const int iz = w & 255;
+    const int32_t j = w >> 8;
+    const double z = abs(j) < kn[iz] ? j * wn[iz] : slow_path(s, j, iz);
+    out[i] = (float)(mean + scale * z);
+  }
+}
+
+static napi_value js_fill(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) { napi_throw_type_error(env, NULL, "fill(out, state, mean, scale)"); return NULL; }
+  napi_typedarray_type t1, t2;
+  size_t n, n2;
+  void *data, *sdata;
+  if (napi_get_typedarray_info(env, argv[0], &t1, &n, &data, NULL, NULL) != napi_ok || t1 != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "out must be a Float32Array"); return NULL;
+  }
+  if (napi_get_typedarray_info(env, argv[1], &t2, &n2, &sdata, NULL, NULL) != napi_ok || t2 != napi_int32_array || n2 != 4) {
+    napi_throw_type_error(env, NULL, "state must be an Int32Array of length 4"); return NULL;
+  }
+  double mean, scale;
+  napi_get_value_double(env, argv[2], &mean);
+  napi_get_value_double(env, argv[3], &scale);
+  int32_t *st = (int32_t *)sdata;
+  xoshiro s = { (uint32_t)st[0], (uint32_t)st[1], (uint32_t)st[2], (uint32_t)st[3] };
+  fill((float *)data, n, &s, mean, scale);
+  st[0] = (int32_t)s.a; st[1] = (int32_t)s.b; st[2] = (int32_t)s.c; st[3] = (int32_t)s.d;
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  init_tables();
+  napi_value fn_fill;
+  napi_create_function(env, "fill", NAPI_AUTO_LENGTH, js_fill, NULL, &fn_fill);
+  napi_set_named_property(env, exports, "fill", fn_fill);
+  return exports;
+}

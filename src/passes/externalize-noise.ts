@@ -1,0 +1,78 @@
+/**
+ * Runtime pass: turn the Gaussian random ops of a graph into graph inputs, so rp-onnx's runtime
+ * can feed noise from its own generator (src/runtime/ziggurat.ts) instead of onnxruntime's
+ * RandomNormalLike kernel, which costs about 6 ns per value on one thread and dominated the
+ * latency of perturbed models.
+ *
+ * A node is externalized when its output is float32 and its shape is known in terms of the
+ * graph's real inputs: every dimension a number or a dim_param of some input axis (resolved from
+ * the feeds at run time). Others stay in the graph (the runtime seeds them instead). The pass
+ * never changes the file a user gets: it runs on the private copy a session is created from.
+ */
+import { Graph, makeTensorTypeProto, type Dim } from '../graph/ir.js';
+import { inferShapes } from '../graph/shape-inference.js';
+import { dtypeName } from '../graph/tensor.js';
+
+/** One noise tensor the runtime must feed: N(mean, scale^2) of `shape` under the name `input`. */
+export interface ExternalNoise {
+  input: string;
+  /** Numbers, or dim_params of real graph inputs (see `symbols`). */
+  shape: (number | string)[];
+  mean: number;
+  scale: number;
+}
+
+/** Where a dim_param can be read from the feeds: input name and axis. */
+export type DimSymbols = Map<string, { input: string; axis: number }>;
+
+export interface ExternalizedNoise {
+  noise: ExternalNoise[];
+  symbols: DimSymbols;
+}
+
+const GAUSSIAN_OPS: ReadonlySet<string> = new Set(['RandomNormalLike', 'RandomNormal']);
+const FLOAT32 = 1;
+
+/** Dim params of the graph's real inputs, first occurrence wins. */
+function inputSymbols(graph: Graph): DimSymbols {
+  const symbols: DimSymbols = new Map();
+  for (const vi of graph.realInputs()) {
+    const dims = vi.type?.tensorType?.shape?.dim ?? [];
+    dims.forEach((d, axis) => {
+      if (d.dimParam && !symbols.has(d.dimParam)) symbols.set(d.dimParam, { input: vi.name, axis });
+    });
+  }
+  return symbols;
+}
+
+/**
+ * Replaces every externalizable Gaussian random op of `graph` (top level) by a graph input of the
+ * same name as its output; returns what must be fed. Mutates `graph`.
+ */
+export function externalizeNoise(graph: Graph, opset: number): ExternalizedNoise {
+  const symbols = inputSymbols(graph);
+  const candidates = graph.nodes.filter((n) => n.isStandard && GAUSSIAN_OPS.has(n.opType) && n.outputs.length === 1);
+  if (candidates.length === 0) return { noise: [], symbols };
+  const types = inferShapes(graph, { opset, record: false });
+  const noise: ExternalNoise[] = [];
+  for (const node of candidates) {
+    let shape: Dim[] | null;
+    let dtype: number;
+    if (node.opType === 'RandomNormal') {
+      shape = node.getInts('shape') ?? null;
+      dtype = node.getInt('dtype', FLOAT32)!;
+    } else {
+      const like = types.get(node.inputs[0] ?? '');
+      shape = like?.shape ?? null;
+      dtype = node.getInt('dtype') ?? (like && like.dtype === 'float32' ? FLOAT32 : -1);
+    }
+    if (dtype !== FLOAT32 || shape === null) continue;
+    const resolvable = shape.every((d) => (typeof d === 'number' && d >= 0) || (typeof d === 'string' && symbols.has(d)));
+    if (!resolvable) continue;
+    const input = node.outputs[0]!;
+    graph.removeNode(node);
+    graph.inputs.push({ name: input, type: makeTensorTypeProto({ dtype: dtypeName(FLOAT32), shape }) });
+    noise.push({ input, shape: shape as (number | string)[], mean: node.getFloat('mean', 0)!, scale: node.getFloat('scale', 1)! });
+  }
+  return { noise, symbols };
+}

@@ -1,0 +1,132 @@
+/**
+ * The runtime's Gaussian generator (src/runtime/ziggurat.ts, native/ziggurat.c) against closed
+ * forms of N(0, 1), the C addon against the TypeScript loop, and the externalization pass that
+ * lets sessions feed it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ZigguratNormal, noiseBackend } from '../src/runtime/ziggurat.js';
+import { externalizeNoise } from '../src/passes/externalize-noise.js';
+import { Graph, makeTensorTypeProto } from '../src/graph/ir.js';
+import { GraphBuilder, float } from '../src/graph/builder.js';
+import { buildResNet } from '../models/resnet.js';
+import { perturbModel } from '../src/passes/perturb.js';
+import { createSession, ort } from '../src/runtime/session.js';
+
+/** erfc with fractional error below 1.2e-7 (Chebyshev fit, Numerical Recipes' erfcc). */
+function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? r : 2 - r;
+}
+const normalCdf = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
+/** Where the ziggurat's tail sampler takes over. */
+const TAIL = 3.6541528853610088;
+
+test('ziggurat: moments, Kolmogorov-Smirnov distance and tail masses of N(0, 1)', () => {
+  const n = 2_000_000;
+  const z = new Float32Array(n);
+  new ZigguratNormal(2024).fill(z);
+  let s1 = 0, s2 = 0, s4 = 0, beyondTail = 0, beyond2 = 0;
+  for (const v of z) {
+    s1 += v; s2 += v * v; s4 += v ** 4;
+    if (Math.abs(v) > TAIL) beyondTail++;
+    if (Math.abs(v) > 2) beyond2++;
+  }
+  const mean = s1 / n, second = s2 / n, fourth = s4 / n;
+  assert.ok(Math.abs(mean) < 5 / Math.sqrt(n), `mean ${mean}`);
+  assert.ok(Math.abs(second - 1) < 5 * Math.sqrt(2 / n), `E[z^2] ${second}`);
+  assert.ok(Math.abs(fourth - 3) < 5 * Math.sqrt(96 / n), `E[z^4] ${fourth}`);
+  // Binomial counts: the tail sampler (|z| > 3.654) and the wedges around |z| = 2.
+  for (const [count, x] of [[beyondTail, TAIL], [beyond2, 2]] as const) {
+    const p = 2 * (1 - normalCdf(x));
+    const sd = Math.sqrt(n * p * (1 - p));
+    assert.ok(Math.abs(count - n * p) < 5 * sd, `P(|z| > ${x}): ${count} of ${n}, expected ${(n * p).toFixed(0)}`);
+  }
+  const sorted = Float64Array.from(z.subarray(0, 200_000)).sort();
+  let d = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const f = normalCdf(sorted[i]!);
+    d = Math.max(d, Math.abs(f - i / sorted.length), Math.abs(f - (i + 1) / sorted.length));
+  }
+  // 1.95 / sqrt(n) is the 0.1% critical value of the KS statistic.
+  assert.ok(d < 1.95 / Math.sqrt(sorted.length), `KS distance ${d}`);
+});
+
+test('ziggurat: mean and scale; equal seeds repeat, secure generators and forks differ', () => {
+  const a = new Float64Array(400_000);
+  new ZigguratNormal(7).fill(a, 2, 3);
+  const m = a.reduce((s, v) => s + v, 0) / a.length;
+  const sd = Math.sqrt(a.reduce((s, v) => s + (v - m) ** 2, 0) / a.length);
+  assert.ok(Math.abs(m - 2) < 5 * 3 / Math.sqrt(a.length), `mean ${m}`);
+  assert.ok(Math.abs(sd - 3) < 5 * 3 / Math.sqrt(2 * a.length), `sd ${sd}`);
+  const draw = (g: ZigguratNormal) => { const x = new Float32Array(64); g.fill(x); return x; };
+  assert.deepEqual(draw(new ZigguratNormal(11)), draw(new ZigguratNormal(11)));
+  assert.notDeepEqual(draw(new ZigguratNormal()), draw(new ZigguratNormal()));
+  const root = new ZigguratNormal(11);
+  assert.notDeepEqual(draw(root.fork(false)), draw(root.fork(false)));
+  const reseeded = new ZigguratNormal(11);
+  reseeded.reseed();
+  assert.notDeepEqual(draw(reseeded), draw(new ZigguratNormal(11)));
+});
+
+test('ziggurat: a stream does not depend on how it is split into fills (both implementations)', () => {
+  for (const portable of [false, true]) {
+    const whole = new Float32Array(100_003);
+    const one = new ZigguratNormal(5);
+    if (portable) one.fillPortable(whole); else one.fill(whole);
+    const parts = new Float32Array(whole.length);
+    const two = new ZigguratNormal(5);
+    for (const [from, to] of [[0, 1], [1, 4000], [4000, 4001], [4001, 100_003]] as const) {
+      if (portable) two.fillPortable(parts.subarray(from, to)); else two.fill(parts.subarray(from, to));
+    }
+    assert.deepEqual(parts, whole, portable ? 'TypeScript' : noiseBackend);
+  }
+});
+
+test('ziggurat: the C addon gives the same values as the TypeScript loop', { skip: noiseBackend !== 'native' && 'the C addon is not built here (npm install builds it where a C compiler exists)' }, () => {
+  for (const n of [1, 2, 3, 1000, 1_000_001]) {
+    for (const [mean, scale] of [[0, 1], [0.5, 0.25]] as const) {
+      const c = new Float32Array(n), ts = new Float32Array(n);
+      new ZigguratNormal(n).fill(c, mean, scale);
+      new ZigguratNormal(n).fillPortable(ts, mean, scale);
+      let diff = 0;
+      for (let i = 0; i < n; i++) if (c[i] !== ts[i]) diff++;
+      assert.equal(diff, 0, `n ${n}: ${diff} values differ`);
+    }
+  }
+});
+
+test('externalizeNoise: Gaussian ops with shapes known from the inputs become inputs; others stay', () => {
+  const g = new Graph({ name: 'g' });
+  g.inputs.push({ name: 'x', type: makeTensorTypeProto({ dtype: 'float32', shape: ['batch', 3] }) });
+  const b = new GraphBuilder(g);
+  b.op('RandomNormalLike', ['x'], { mean: float(1), scale: float(2) }, { outputs: ['n1'] });
+  b.op('RandomNormal', [], { shape: [2, 5], dtype: 1 }, { outputs: ['n2'] });
+  b.op('RandomNormal', [], { shape: [2, 5], dtype: 11 }, { outputs: ['n3'] }); // float64: stays
+  b.op('NonZero', ['x'], {}, { outputs: ['nz'] });
+  b.op('RandomNormalLike', ['nz'], { dtype: 1 }, { outputs: ['n4'] }); // data-dependent shape: stays
+  for (const o of ['n1', 'n2', 'n3', 'n4']) g.outputs.push({ name: o, type: null });
+  const { noise, symbols } = externalizeNoise(g, 17);
+  assert.deepEqual(noise, [
+    { input: 'n1', shape: ['batch', 3], mean: 1, scale: 2 },
+    { input: 'n2', shape: [2, 5], mean: 0, scale: 1 },
+  ]);
+  assert.deepEqual(symbols.get('batch'), { input: 'x', axis: 0 });
+  assert.deepEqual(g.nodes.map((n) => n.opType), ['RandomNormal', 'NonZero', 'RandomNormalLike']);
+  assert.deepEqual(g.inputs.map((i) => i.name), ['x', 'n1', 'n2']);
+});
+
+test('a session feeds the noise of a perturbed ResNet-8 (shapes follow the batch) and hides the noise inputs', async () => {
+  const model = perturbModel(buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 16, seed: 2 }), { gamma: 0.5, strategy: 'I', scale: 'absolute', toolVersion: 't' }).model;
+  const s = await createSession(model, { threads: 1, noiseSeed: 3 });
+  assert.equal(s.fedNoise, 3);
+  assert.deepEqual(s.inputs.map((i) => i.name), ['input']);
+  for (const n of [1, 5]) {
+    const out = await s.run({ input: new ort.Tensor('float32', new Float32Array(n * 256), [n, 1, 16, 16]) });
+    assert.deepEqual(out.logits!.dims, [n, 10]);
+  }
+  await s.release();
+});
