@@ -130,3 +130,26 @@ test('a session feeds the noise of a perturbed ResNet-8 (shapes follow the batch
   }
   await s.release();
 });
+
+test('fed noise buffers are reused across runs without touching results already returned', async () => {
+  const g = new Graph({ name: 'g' });
+  g.inputs.push({ name: 'x', type: makeTensorTypeProto({ dtype: 'float32', shape: ['n', 4] }) });
+  const b = new GraphBuilder(g);
+  b.op('RandomNormalLike', ['x'], {}, { outputs: ['raw'] }); // the noise itself is an output
+  b.op('RandomNormalLike', ['x'], {}, { outputs: ['e'] });
+  b.op('Add', ['x', 'e'], {}, { outputs: ['y'] });
+  g.outputs.push({ name: 'raw', type: null }, { name: 'y', type: null });
+  const model = buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 16, seed: 2 }).clone();
+  model.graph = g;
+  const s = await createSession(model, { threads: 1 });
+  assert.equal(s.fedNoise, 2);
+  const x = new ort.Tensor('float32', new Float32Array(8), [2, 4]);
+  const first = await s.run({ x });
+  const kept = { raw: Float32Array.from(first.raw!.data as Float32Array), y: Float32Array.from(first.y!.data as Float32Array) };
+  const second = await s.run({ x });
+  assert.deepEqual(first.raw!.data, kept.raw);
+  assert.deepEqual(first.y!.data, kept.y);
+  assert.notDeepEqual(second.y!.data, kept.y);
+  assert.notDeepEqual(second.raw!.data, kept.raw);
+  await s.release();
+});

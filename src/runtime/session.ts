@@ -96,11 +96,14 @@ export class RpSession {
   /** Runs the model; every output is fetched unless `outputs` names some. */
   async run(feeds: Feeds, outputs?: string[]): Promise<Fetches> {
     if (this.released) throw new RpOnnxError('the inference session was already released');
-    const all = this.noise ? { ...feeds, ...this.noise.feeds(feeds) } : feeds;
+    const noise = this.noise?.feeds(feeds);
+    const all = noise ? { ...feeds, ...noise.tensors } : feeds;
     try {
       return outputs ? await this.session.run(all, outputs) : await this.session.run(all);
     } catch (e) {
       throw new RpOnnxError(`onnxruntime failed to run the model: ${oneLine(e)}`, { exitCode: 1, cause: e });
+    } finally {
+      noise?.release();
     }
   }
 
@@ -135,7 +138,7 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     if (ext.noise.length > 0) {
       runnable = copy;
       // A numeric seed drives both the fed noise and the seeds of ops left in the graph.
-      noise = new NoiseFeed(ext.noise, ext.symbols, noiseSeed === 'secure' ? 'secure' : (noiseSeed ^ 0x5bd1e995) >>> 0);
+      noise = new NoiseFeed(ext.noise, ext.symbols, noiseSeed === 'secure' ? 'secure' : (noiseSeed ^ 0x5bd1e995) >>> 0, new Set(copy.graph.outputs.map((o) => o.name)));
     }
   }
   const { model: seeded, seeds } = withNoiseSeeds(runnable, noiseSeed);
