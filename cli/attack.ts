@@ -4,7 +4,9 @@ import { action, printJson, parseIntOption, parseNumberOption } from './common.j
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
 import { defaultDataDir, loadDataDir } from '../src/train/data/index.js';
-import { buildMlp, gradientLeakage, mlpFromModel, type LeakageReport } from '../src/privacy/gradient-leakage.js';
+import { buildMlp, gradientLeakage, leakageOverSchedule, mlpFromModel, type LeakageReport, type ScheduleLeakageRow } from '../src/privacy/gradient-leakage.js';
+import { NOISE_SCHEDULES, type NoiseScheduleName } from '../src/train/dp/noise-schedule.js';
+import { Option } from 'commander';
 import { encodePng, tileImages } from '../src/privacy/png.js';
 import { RpOnnxError } from '../src/errors.js';
 
@@ -20,6 +22,17 @@ export function formatLeakage(r: LeakageReport, model: string): string {
   }
   if (r.examples.length > 1) lines.push(`mean: MSE ${r.meanMse.toExponential(2)}, PSNR ${db(r.meanPsnr)}, SSIM ${r.meanSsim === null ? 'n/a' : r.meanSsim.toFixed(4)}`);
   lines.push(`label accuracy ${(100 * r.labelAccuracy).toFixed(1)}%`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatScheduleLeakage(rows: readonly ScheduleLeakageRow[], schedule: string, maxGradNorm: number): string {
+  const lines = [
+    `gradient leakage along the noise schedule '${schedule}' (clip ${maxGradNorm}; same examples and weights at every step)`,
+    'step     sigma_t   PSNR         SSIM     MSE       label acc',
+  ];
+  for (const r of rows) {
+    lines.push(`${String(r.step).padEnd(7)}  ${r.noiseMultiplier.toFixed(4).padEnd(8)}  ${db(r.meanPsnr).padEnd(11)}  ${r.meanSsim === null ? 'n/a     ' : r.meanSsim.toFixed(4).padEnd(8)} ${r.meanMse.toExponential(2).padEnd(8)}  ${(100 * r.labelAccuracy).toFixed(1)}%`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -39,6 +52,10 @@ export function register(program: Command): void {
     .option('--max-grad-norm <c>', 'DP clipping bound C', parseNumberOption('--max-grad-norm'), 1)
     .option('--noise-multiplier <s>', 'DP noise multiplier sigma (noise std sigma * C)', parseNumberOption('--noise-multiplier'), 1)
     .option('--seed <n>', 'seed of the DP noise', parseIntOption('--seed'), 0)
+    .addOption(new Option('--noise-schedule <name>', 'with --dp: attack the gradient at several steps of a dynamic schedule sigma_t (formulas: rp-onnx train --help), starting at --noise-multiplier').choices([...NOISE_SCHEDULES]))
+    .option('--noise-end-ratio <r>', 'end sigma = r * start sigma', parseNumberOption('--noise-end-ratio'), 0.1)
+    .option('--noise-period <steps>', 'period of staircase and cyclic schedules (default: T/4)', parseIntOption('--noise-period'))
+    .option('--schedule-steps <T>', 'length T of the schedule in steps', parseIntOption('--schedule-steps'), 1000)
     .option('--top-rows <n>', 'use only the N first-layer rows with the largest bias gradient (default: all)', parseIntOption('--top-rows'))
     .option('--out <file.png>', 'save originals and reconstructions side by side as PNG')
     .option('--force', 'overwrite an existing --out file')
@@ -54,6 +71,19 @@ export function register(program: Command): void {
       const mlp = mlpFromModel(model);
       const start = o.index as number;
       const indices = Array.from({ length: count }, (_, k) => start + k);
+      if (o.noiseSchedule !== undefined) {
+        if (!o.dp) throw new RpOnnxError('--noise-schedule needs --dp (the schedule sets the DP noise of each step)');
+        if (o.out) throw new RpOnnxError('--out saves one reconstruction; it cannot be combined with --noise-schedule');
+        const T = o.scheduleSteps as number;
+        if (!(T >= 2)) throw new RpOnnxError(`--schedule-steps must be at least 2, got ${T}`);
+        const sigma = o.noiseMultiplier as number;
+        const schedule = { name: o.noiseSchedule as NoiseScheduleName, start: sigma, end: sigma * (o.noiseEndRatio as number), period: (o.noisePeriod as number | undefined) ?? Math.max(1, Math.floor(T / 4)), totalSteps: T };
+        const steps = [...new Set([0, Math.floor(T / 4), Math.floor(T / 2), Math.floor((3 * T) / 4), T - 1])];
+        const rows = leakageOverSchedule(mlp, ds, indices, o.maxGradNorm as number, schedule, steps, o.seed as number, o.topRows as number | undefined);
+        if (o.json) printJson({ schedule, maxGradNorm: o.maxGradNorm, examples: indices.length, rows: rows.map((r) => ({ ...r, meanPsnr: Number.isFinite(r.meanPsnr) ? r.meanPsnr : String(r.meanPsnr) })) });
+        else process.stdout.write(formatScheduleLeakage(rows, schedule.name, o.maxGradNorm as number));
+        return;
+      }
       const report = gradientLeakage(mlp, ds, indices, {
         dp: o.dp ? { maxGradNorm: o.maxGradNorm as number, noiseMultiplier: o.noiseMultiplier as number } : undefined,
         seed: o.seed as number, topRows: o.topRows as number | undefined,

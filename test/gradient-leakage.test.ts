@@ -14,7 +14,8 @@ import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
 import { Random } from '../src/random.js';
 import { gaussianKernel, mse, psnr, ssim, ssimMap } from '../src/privacy/image-metrics.js';
 import { crc32, encodePng, tileImages } from '../src/privacy/png.js';
-import { buildMlp, gradientLeakage, mlpFromModel, mlpGradient, type DenseLayer } from '../src/privacy/gradient-leakage.js';
+import { buildMlp, gradientLeakage, leakageOverSchedule, mlpFromModel, mlpGradient, type DenseLayer } from '../src/privacy/gradient-leakage.js';
+import { noiseAt } from '../src/train/dp/noise-schedule.js';
 import { decodePng } from './helpers/png.js';
 import { runCli } from './helpers/cli.js';
 
@@ -285,4 +286,20 @@ test('CLI: attack gradient-leakage writes the PNG and JSON; audit prints metrics
   assert.match(human.stdout, /^entropy\s+\d\.\d{3}/m);
   const wrong = runCli(['audit', modelPath, '--attacks', 'loss,bogus']);
   assert.match(wrong.stderr, /^error: --attacks: unknown attack 'bogus'/);
+});
+
+test('leakage along a dynamic noise schedule: sigma_t from the schedule; leakage grows as the noise decays', () => {
+  const ds = loadDefaultDataset('train');
+  const mlp = mlpFromModel(buildMlp(ds.shape, 64, ds.classes, 1));
+  const indices = [0, 1, 2, 3, 4, 5];
+  const schedule = { name: 'exponential' as const, start: 1, end: 1e-4, period: 1, totalSteps: 101 };
+  const rows = leakageOverSchedule(mlp, ds, indices, 1, schedule, [0, 50, 100], 3);
+  assert.deepEqual(rows.map((r) => r.step), [0, 50, 100]);
+  rows.forEach((r) => close(r.noiseMultiplier, noiseAt(schedule, r.step), 1e-12, 'sigma_t'));
+  close(rows[2]!.noiseMultiplier, 1e-4, 1e-12, 'end sigma');
+  // Each row is the fixed-sigma attack with that step's sigma (seed + row index).
+  const direct = gradientLeakage(mlp, ds, indices, { dp: { maxGradNorm: 1, noiseMultiplier: rows[1]!.noiseMultiplier }, seed: 4 });
+  close(rows[1]!.meanPsnr, direct.meanPsnr, 1e-9, 'row = fixed-sigma attack');
+  assert.ok(rows[2]!.meanPsnr > rows[0]!.meanPsnr + 10, `PSNR at the end ${rows[2]!.meanPsnr} vs start ${rows[0]!.meanPsnr}`);
+  assert.throws(() => leakageOverSchedule(mlp, ds, indices, 1, schedule, [101]), /outside the schedule/);
 });

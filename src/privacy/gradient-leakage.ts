@@ -19,6 +19,7 @@
  * clipped to L2 norm C and N(0, sigma^2 C^2) noise is added to every coordinate (DP-SGD with a
  * batch of one) before the attacker sees it.
  */
+import { noiseAt, validateSchedule, type NoiseSchedule } from '../train/dp/noise-schedule.js';
 import { Graph, Model, makeTensorTypeProto, type Node } from '../graph/ir.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { onnx } from '../graph/onnx.js';
@@ -365,4 +366,30 @@ export function buildMlp(inputSize: number | readonly number[], hidden: number |
   const model = new Model(proto, g);
   model.setMetadata('rp-onnx.builder', JSON.stringify({ model: 'mlp', input: shape, hidden: widths, classes, seed }));
   return model;
+}
+
+/** Leakage at one step of a dynamic noise schedule. */
+export interface ScheduleLeakageRow {
+  step: number;
+  noiseMultiplier: number;
+  meanPsnr: number;
+  meanSsim: number | null;
+  meanMse: number;
+  labelAccuracy: number;
+}
+
+/**
+ * Gradient leakage under dynamic privacy parameters (Wei, Liu et al.): the attacker sees the
+ * gradient of the same examples at `steps` of a noise schedule, each privatized with that step's
+ * sigma_t = noiseAt(schedule, t) and clipping bound C. Weights are held fixed, so the rows differ
+ * only by the noise the schedule puts on the gradient.
+ */
+export function leakageOverSchedule(mlp: Mlp, ds: Dataset, indices: readonly number[], maxGradNorm: number, schedule: NoiseSchedule, steps: readonly number[], seed = 0, topRows?: number): ScheduleLeakageRow[] {
+  validateSchedule(schedule);
+  return steps.map((step, k) => {
+    if (!(Number.isInteger(step) && step >= 0 && step < schedule.totalSteps)) throw new RpOnnxError(`step ${step} is outside the schedule's ${schedule.totalSteps} steps`);
+    const noiseMultiplier = noiseAt(schedule, step);
+    const r = gradientLeakage(mlp, ds, indices, { dp: { maxGradNorm, noiseMultiplier }, seed: seed + k, topRows });
+    return { step, noiseMultiplier, meanPsnr: r.meanPsnr, meanSsim: r.meanSsim, meanMse: r.meanMse, labelAccuracy: r.labelAccuracy };
+  });
 }
