@@ -130,9 +130,10 @@ test('perturbed model passes the ONNX checker (dev cross-check with Debian pytho
   }
   const dir = mkdtempSync(join(tmpdir(), 'rp-perturb-'));
   try {
-    for (const [strategy, scale] of [['I', 'absolute'], ['II', 'std']] as const) {
-      const p = join(dir, `${strategy}.onnx`);
-      saveModel(perturbModel(resnet8(), { gamma: 0.1, strategy, scale, seed: 4, toolVersion: V }).model, p);
+    const models: [string, Model][] = [['resnet8', resnet8()], ...['mobilenetv2-op13', 'torch-encoder-prenorm-op17'].map((n): [string, Model] => [n, loadModel(join('test', 'fixtures', `${n}.onnx`))])];
+    for (const [name, model] of models) for (const [strategy, scale] of [['I', 'absolute'], ['II', 'std']] as const) {
+      const p = join(dir, `${name}-${strategy}.onnx`);
+      saveModel(perturbModel(model, { gamma: 0.1, strategy, scale, seed: 4, toolVersion: V }).model, p);
       const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', p], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
     }
@@ -307,8 +308,10 @@ test('--blocks selects by index or Add name; bad selections and gammas are one-l
 });
 
 test('perturbs exported models (fixtures): same inputs and outputs, runs in onnxruntime, gamma 0 keeps outputs', async () => {
-  for (const name of ['preact-resnet18-op13', 'torch-encoder-prenorm-op17']) {
+  for (const name of ['preact-resnet18-op13', 'resnet18-bn-op13', 'mobilenetv2-op13', 'torch-encoder-prenorm-op17', 'torch-encoder-postnorm-op13']) {
     const m = loadModel(join('test', 'fixtures', `${name}.onnx`));
+    const found = findResidualBlocks(m.graph);
+    assert.ok(found.length > 0, `${name}: residual blocks`);
     const feeds: Record<string, ort.Tensor> = {};
     for (const v of m.graph.realInputs()) {
       const t = tensorTypeOf(v.type)!;
@@ -320,13 +323,19 @@ test('perturbs exported models (fixtures): same inputs and outputs, runs in onnx
     }
     const ref = await createSession(m, { threads: 1 });
     const zero = await createSession(perturbModel(m, { gamma: 0, strategy: 'I', scale: 'std', toolVersion: V }).model, { threads: 1 });
-    const noisy = await createSession(perturbModel(m, { gamma: 0.5, strategy: 'II', scale: 'absolute', toolVersion: V }).model, { threads: 1 });
+    const perturbed = perturbModel(m, { gamma: 0.5, strategy: 'II', scale: 'absolute', toolVersion: V }).model;
+    // Exactly one noise op per residual block.
+    assert.equal(perturbed.graph.nodes.filter((n) => n.opType === 'RandomNormalLike').length, found.length, `${name}: one injection per block`);
+    const noisy = await createSession(perturbed, { threads: 1 });
     assert.deepEqual(noisy.inputs, ref.inputs);
     assert.deepEqual(noisy.outputs, ref.outputs);
     const out = m.graph.outputs[0]!.name;
     const r = (await ref.run(feeds))[out]!.data as Float32Array;
     assert.ok(maxAbsDiff(r, (await zero.run(feeds))[out]!.data as Float32Array) <= 1e-6, name);
-    assert.ok(maxAbsDiff(r, (await noisy.run(feeds))[out]!.data as Float32Array) > 1e-4, name);
+    const n1 = (await noisy.run(feeds))[out]!.data as Float32Array;
+    const n2 = (await noisy.run(feeds))[out]!.data as Float32Array;
+    assert.ok(maxAbsDiff(r, n1) > 1e-4, name);
+    assert.ok(maxAbsDiff(n1, n2) > 1e-4, `${name}: two runs differ`);
     for (const s of [ref, zero, noisy]) await s.release();
   }
 });
