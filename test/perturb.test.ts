@@ -336,7 +336,22 @@ test('perturbs exported models (fixtures): same inputs and outputs, runs in onnx
     const n2 = (await noisy.run(feeds))[out]!.data as Float32Array;
     assert.ok(maxAbsDiff(r, n1) > 1e-4, name);
     assert.ok(maxAbsDiff(n1, n2) > 1e-4, `${name}: two runs differ`);
-    for (const s of [ref, zero, noisy]) await s.release();
+    // strip gives back the original outputs.
+    const stripped = await createSession(stripPerturbation(perturbed).model, { threads: 1 });
+    assert.ok(maxAbsDiff(r, (await stripped.run(feeds))[out]!.data as Float32Array) <= 1e-6, `${name}: strip`);
+    // The spread of the output over runs grows with gamma.
+    const spread: number[] = [];
+    for (const gamma of [0.02, 0.2]) {
+      const s = await createSession(perturbModel(m, { gamma, strategy: 'I', scale: 'absolute', toolVersion: V }).model, { threads: 1 });
+      const a = (await s.run(feeds))[out]!.data as Float32Array;
+      const b = (await s.run(feeds))[out]!.data as Float32Array;
+      let d = 0;
+      for (let i = 0; i < a.length; i++) d += (a[i]! - b[i]!) ** 2;
+      spread.push(d / a.length);
+      await s.release();
+    }
+    assert.ok(spread[0]! > 0 && spread[0]! < spread[1]!, `${name}: spread ${spread.join(' < ')}`);
+    for (const s of [ref, zero, noisy, stripped]) await s.release();
   }
 });
 
