@@ -12,6 +12,7 @@ import { GraphBuilder, float } from '../src/graph/builder.js';
 import { buildResNet } from '../models/resnet.js';
 import { perturbModel } from '../src/passes/perturb.js';
 import { createSession, ort } from '../src/runtime/session.js';
+import { NoiseFeed } from '../src/runtime/noise-feed.js';
 
 /** erfc with fractional error below 1.2e-7 (Chebyshev fit, Numerical Recipes' erfcc). */
 function erfc(x: number): number {
@@ -111,12 +112,24 @@ test('externalizeNoise: Gaussian ops with shapes known from the inputs become in
   for (const o of ['n1', 'n2', 'n3', 'n4']) g.outputs.push({ name: o, type: null });
   const { noise, symbols } = externalizeNoise(g, 17);
   assert.deepEqual(noise, [
-    { input: 'n1', shape: ['batch', 3], mean: 1, scale: 2 },
+    { input: 'n1', shape: ['batch', 3], mean: 1, scale: 2, check: 'n1/shape_check' },
     { input: 'n2', shape: [2, 5], mean: 0, scale: 1 },
   ]);
   assert.deepEqual(symbols.get('batch'), { input: 'x', axis: 0 });
-  assert.deepEqual(g.nodes.map((n) => n.opType), ['RandomNormal', 'NonZero', 'RandomNormalLike']);
+  // A RandomNormalLike leaves Shape(like) as an output, which the runtime checks after each run.
+  assert.deepEqual(g.nodes.map((n) => `${n.opType}(${n.inputs.join(',')})`), ['Shape(x)', 'RandomNormal()', 'NonZero(x)', 'RandomNormalLike(nz)']);
   assert.deepEqual(g.inputs.map((i) => i.name), ['x', 'n1', 'n2']);
+  assert.ok(g.outputs.some((o) => o.name === 'n1/shape_check'));
+});
+
+test('noise fed with a shape other than the run-time shape of its tensor fails the run (no silent broadcast)', () => {
+  const feed = new NoiseFeed([{ input: 'n', shape: ['batch', 1], mean: 0, scale: 1, check: 'c' }], new Map([['batch', { input: 'x', axis: 0 }]]), 1);
+  const x = new ort.Tensor('float32', new Float32Array(6), [2, 3]);
+  const run = feed.feeds({ x });
+  assert.deepEqual(run.tensors.n!.dims, [2, 1]);
+  assert.throws(() => run.verify({ c: new ort.Tensor('int64', BigInt64Array.of(2n, 3n), [2]) }), /fed with shape \[2, 1\] but the tensor it perturbs has shape \[2, 3\]/);
+  run.verify({ c: new ort.Tensor('int64', BigInt64Array.of(2n, 1n), [2]) });
+  run.release();
 });
 
 test('a session feeds the noise of a perturbed ResNet-8 (shapes follow the batch) and hides the noise inputs', async () => {

@@ -8,8 +8,14 @@
  * graph's real inputs: every dimension a number or a dim_param of some input axis (resolved from
  * the feeds at run time). Others stay in the graph (the runtime seeds them instead). The pass
  * never changes the file a user gets: it runs on the private copy a session is created from.
+ *
+ * A wrong inferred shape must never let one noise value broadcast over many elements, so for
+ * every RandomNormalLike the pass also outputs Shape(like) (`check`, a few int64s): the runtime
+ * compares it with the shape it fed after each run and fails the run instead of returning
+ * outputs computed with misshapen noise. (A Reshape of the fed tensor to Shape(like) would do it
+ * in the graph, but onnxruntime copies a graph input through Reshape: 1-3% of the latency.)
  */
-import { Graph, makeTensorTypeProto, type Dim } from '../graph/ir.js';
+import { Graph, Node, makeTensorTypeProto, type Dim } from '../graph/ir.js';
 import { inferShapes } from '../graph/shape-inference.js';
 import { dtypeName } from '../graph/tensor.js';
 
@@ -20,6 +26,8 @@ export interface ExternalNoise {
   shape: (number | string)[];
   mean: number;
   scale: number;
+  /** Graph output holding the run-time shape the noise must have (RandomNormalLike only). */
+  check?: string;
 }
 
 /** Where a dim_param can be read from the feeds: input name and axis. */
@@ -70,9 +78,16 @@ export function externalizeNoise(graph: Graph, opset: number): ExternalizedNoise
     const resolvable = shape.every((d) => (typeof d === 'number' && d >= 0) || (typeof d === 'string' && symbols.has(d)));
     if (!resolvable) continue;
     const input = node.outputs[0]!;
+    const at = graph.nodes.indexOf(node);
     graph.removeNode(node);
+    let check: string | undefined;
+    if (node.opType === 'RandomNormalLike') {
+      check = graph.uniqueName(`${input}/shape_check`);
+      graph.addNode(new Node({ opType: 'Shape', inputs: [node.inputs[0]!], outputs: [check], name: graph.uniqueName(`${input}/shape_of_like`) }), at);
+      graph.outputs.push({ name: check, type: makeTensorTypeProto({ dtype: 'int64', shape: [shape.length] }) });
+    }
     graph.inputs.push({ name: input, type: makeTensorTypeProto({ dtype: dtypeName(FLOAT32), shape }) });
-    noise.push({ input, shape: shape as (number | string)[], mean: node.getFloat('mean', 0)!, scale: node.getFloat('scale', 1)! });
+    noise.push({ input, shape: shape as (number | string)[], mean: node.getFloat('mean', 0)!, scale: node.getFloat('scale', 1)!, ...(check ? { check } : {}) });
   }
   return { noise, symbols };
 }

@@ -33,13 +33,19 @@ export class NoiseFeed {
     return this.noise.length;
   }
 
+  /** Graph outputs with the run-time shapes the noise must have (fetch them with every run). */
+  get checkOutputs(): string[] {
+    return this.noise.flatMap((n) => (n.check ? [n.check] : []));
+  }
+
   /**
    * Fresh noise tensors for one run with `feeds`; call `release` once the run is over, so their
    * buffers can be refilled for a later run.
    */
-  feeds(feeds: Record<string, ort.Tensor>): { tensors: Record<string, ort.Tensor>; release: () => void } {
+  feeds(feeds: Record<string, ort.Tensor>): { tensors: Record<string, ort.Tensor>; release: () => void; verify: (fetches: Record<string, ort.Tensor>) => void } {
     const out: Record<string, ort.Tensor> = {};
     const used: Float32Array[] = [];
+    const fed: number[][] = [];
     for (const [k, spec] of this.noise.entries()) {
       const gen = this.gens[k]!;
       if (this.seed === 'secure') gen.reseed();
@@ -58,6 +64,7 @@ export class NoiseFeed {
       const data = at >= 0 ? pool.splice(at, 1)[0]! : new Float32Array(size);
       gen.fill(data, spec.mean, spec.scale);
       used.push(data);
+      fed.push(dims);
       out[spec.input] = new ort.Tensor('float32', data, dims);
     }
     const release = () => {
@@ -69,6 +76,18 @@ export class NoiseFeed {
         pool.push(b);
       });
     };
-    return { tensors: out, release };
+    // The shape of the tensor each noise is added to, as onnxruntime computed it, must be the shape
+    // fed: otherwise broadcasting would reuse noise values (see externalize-noise.ts).
+    const verify = (fetches: Record<string, ort.Tensor>) => {
+      this.noise.forEach((spec, k) => {
+        if (!spec.check) return;
+        const got = Array.from(fetches[spec.check]!.data as BigInt64Array, Number);
+        const want = fed[k]!;
+        if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
+          throw new RpOnnxError(`internal error: the noise '${spec.input}' was fed with shape [${want.join(', ')}] but the tensor it perturbs has shape [${got.join(', ')}] (rp-onnx's shape inference is wrong here; please report this model)`);
+        }
+      });
+    };
+    return { tensors: out, release, verify };
   }
 }

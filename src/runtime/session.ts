@@ -99,8 +99,14 @@ export class RpSession {
     const noise = this.noise?.feeds(feeds);
     const all = noise ? { ...feeds, ...noise.tensors } : feeds;
     try {
-      return outputs ? await this.session.run(all, outputs) : await this.session.run(all);
+      if (!noise) return outputs ? await this.session.run(all, outputs) : await this.session.run(all);
+      const checks = this.noise!.checkOutputs;
+      const fetched = outputs ? await this.session.run(all, [...outputs, ...checks]) : await this.session.run(all);
+      noise.verify(fetched);
+      const drop = new Set(checks);
+      return Object.fromEntries(Object.entries(fetched).filter(([name]) => !drop.has(name))) as Fetches;
     } catch (e) {
+      if (e instanceof RpOnnxError) throw e;
       throw new RpOnnxError(`onnxruntime failed to run the model: ${oneLine(e)}`, { exitCode: 1, cause: e });
     } finally {
       noise?.release();
