@@ -8,7 +8,7 @@ import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../src/runtime/sess
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('serve a model over HTTP: POST /v1/predict, GET /v1/model, GET /healthz; fresh noise seeds per process')
+    .description('serve a model over HTTP: POST /v1/predict, GET /v1/model, GET /healthz; noise freshly keyed from the OS CSPRNG for every run')
     .argument('<model>', 'ONNX model (perturbed or not) with one input of fixed example shape')
     .option('--port <port>', 'TCP port (0: any free port)', parseIntOption('--port'), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
