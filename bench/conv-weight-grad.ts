@@ -9,24 +9,18 @@
  * shared machine).
  */
 import * as ort from 'onnxruntime-node';
-import { Graph, Model, makeTensorTypeProto } from '../src/graph/ir.js';
+import { type Model, makeTensorTypeProto } from '../src/graph/ir.js';
 import { GraphBuilder } from '../src/graph/builder.js';
-import { onnx } from '../src/graph/onnx.js';
 import { encodeModel } from '../src/graph/io.js';
 import { Random } from '../src/random.js';
 import { makeTensor } from '../src/graph/tensor.js';
 import { differentiate } from '../src/passes/autodiff/engine.js';
+import { benchModel } from './graph.js';
 
 const N = Number(process.env.BATCH ?? 128), C = 16, O = 16, H = 28, W = 28, K = 3;
 const threads = Number(process.env.THREADS ?? 2);
 
-function model(inputs: [string, number[]][], build: (b: GraphBuilder) => string): Model {
-  const g = new Graph({ name: 'bench' });
-  g.inputs = inputs.map(([name, dims]) => ({ name, type: makeTensorTypeProto({ dtype: 'float32', shape: dims }) }));
-  const out = build(new GraphBuilder(g));
-  g.outputs = [{ name: out, type: null }];
-  return new Model(onnx.ModelProto.create({ irVersion: 9, opsetImport: [{ domain: '', version: 17 }] }), g);
-}
+const model = benchModel;
 
 const offsets = (b: GraphBuilder, x: string, axesHW: [number, number]) => {
   const out: string[] = [];

@@ -3,21 +3,15 @@
  * on [128, 16, 28, 28]. Run: [THREADS=1] node --import tsx bench/pool-grad.ts
  */
 import * as ort from 'onnxruntime-node';
-import { Graph, Model, makeTensorTypeProto } from '../src/graph/ir.js';
+import type { Model } from '../src/graph/ir.js';
 import { GraphBuilder } from '../src/graph/builder.js';
-import { onnx } from '../src/graph/onnx.js';
 import { encodeModel } from '../src/graph/io.js';
 import { makeTensor } from '../src/graph/tensor.js';
 import { Random } from '../src/random.js';
+import { benchModel } from './graph.js';
 
 const N = 128, C = 16, H = 28;
-function model(inputs: [string, number[]][], build: (b: GraphBuilder) => string): Model {
-  const g = new Graph({ name: 'bench' });
-  g.inputs = inputs.map(([name, dims]) => ({ name, type: makeTensorTypeProto({ dtype: 'float32', shape: dims }) }));
-  const out = build(new GraphBuilder(g));
-  g.outputs = [{ name: out, type: null }];
-  return new Model(onnx.ModelProto.create({ irVersion: 9, opsetImport: [{ domain: '', version: 17 }] }), g);
-}
+const model = benchModel;
 const zeros = (b: GraphBuilder, like: string) => b.op1('ConstantOfShape', [b.op1('Shape', [like])], { value: makeTensor('v', [1], new Float32Array(1)) });
 const variants: Record<string, Model> = {};
 for (const [k, s] of [[2, 2], [3, 2]]) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx, type ModelProto } from '../src/graph/onnx.js';
@@ -13,22 +13,13 @@ import { float32Tensor } from '../src/graph/tensor.js';
 import { RpOnnxError } from '../src/errors.js';
 import { Random } from '../src/random.js';
 import { mlpModel, modelJson, syntheticModel } from './fixtures/synthetic-model.js';
+import { TESTDATA, findModels } from './helpers/onnx-testdata.js';
 
-const TESTDATA = '/usr/share/libonnx-testdata/data';
 
 function graphOf(p: ModelProto): onnx.GraphProto {
   return p.graph as onnx.GraphProto;
 }
 
-function findModels(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...findModels(p));
-    else if (name === 'model.onnx') out.push(p);
-  }
-  return out.sort();
-}
 
 function testDataModels(): string[] {
   assert.ok(existsSync(TESTDATA), `${TESTDATA} is missing: apt-get install libonnx-testdata (the ONNX backend test models)`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Graph, Model, makeTensorTypeProto, tensorTypeOf, type Dim, type TensorType } from '../src/graph/ir.js';
@@ -10,6 +10,7 @@ import { encodeModel, readModelProto } from '../src/graph/io.js';
 import { dtypeName, int64Tensor, makeTensor, tensorDims, tensorToArray, type DType } from '../src/graph/tensor.js';
 import { inferShapes, inferModelShapes, opsWithShapeRules } from '../src/graph/shape-inference.js';
 import { Random } from '../src/random.js';
+import { TESTDATA, findModels } from './helpers/onnx-testdata.js';
 
 type Inputs = Record<string, [DType, Dim[]]>;
 
@@ -434,18 +435,8 @@ test('inferred shapes equal the shapes onnxruntime produces', async () => {
   }
 });
 
-const TESTDATA = '/usr/share/libonnx-testdata/data';
 const NODE_TESTS = join(TESTDATA, 'node');
 
-function findModels(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...findModels(p));
-    else if (name === 'model.onnx') out.push(p);
-  }
-  return out.sort();
-}
 
 test('every ONNX node test model: inference never throws and fully known output shapes equal the declared ones', (t) => {
   assert.ok(existsSync(NODE_TESTS), `${NODE_TESTS} is missing: apt-get install libonnx-testdata`);
