@@ -17,6 +17,8 @@ export class NoiseFeed {
    * page fault per 4 KiB, which made the feed cost 5x the generation itself.
    */
   private readonly free: Float32Array[][];
+  /** Graph outputs with the run-time shapes the noise must have (fetch them with every run). */
+  readonly checkOutputs: readonly string[];
 
   /**
    * `outputs`: the graph's output names; a noise tensor that is itself an output is never reused
@@ -26,6 +28,7 @@ export class NoiseFeed {
     const root = seed === 'secure' ? new ZigguratNormal() : new ZigguratNormal(seed);
     this.gens = noise.map(() => root.fork(seed === 'secure'));
     this.free = noise.map(() => []);
+    this.checkOutputs = noise.flatMap((n) => (n.check ? [n.check] : []));
   }
 
   /** Number of noise tensors fed per run. */
@@ -33,10 +36,7 @@ export class NoiseFeed {
     return this.noise.length;
   }
 
-  /** Graph outputs with the run-time shapes the noise must have (fetch them with every run). */
-  get checkOutputs(): string[] {
-    return this.noise.flatMap((n) => (n.check ? [n.check] : []));
-  }
+
 
   /**
    * Fresh noise tensors for one run with `feeds`; call `release` once the run is over, so their

@@ -103,8 +103,7 @@ export class RpSession {
       const checks = this.noise!.checkOutputs;
       const fetched = outputs ? await this.session.run(all, [...outputs, ...checks]) : await this.session.run(all);
       noise.verify(fetched);
-      const drop = new Set(checks);
-      return Object.fromEntries(Object.entries(fetched).filter(([name]) => !drop.has(name))) as Fetches;
+      return Object.fromEntries(Object.entries(fetched).filter(([name]) => !checks.includes(name))) as Fetches;
     } catch (e) {
       if (e instanceof RpOnnxError) throw e;
       throw new RpOnnxError(`onnxruntime failed to run the model: ${oneLine(e)}`, { exitCode: 1, cause: e });

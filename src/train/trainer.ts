@@ -129,13 +129,11 @@ export class Trainer {
     let grads = new Map<string, Float32Array>();
     for (const p of this.training.params) grads.set(p.name, out[p.gradient]!.data as Float32Array);
     if (transform) grads = transform(grads, out);
-    for (const [name, g] of grads) this.optimizer.step(name, this.params.get(name)!, g, lr);
-    this.optimizer.endStep();
     for (const s of this.training.outputs.bnStats ?? []) {
       const updated = out[s.updated];
       if (updated) this.state.set(s.running, Float32Array.from(updated.data as Float32Array));
     }
-    this.stepCount++;
+    this.applyUpdate(grads, lr);
     const loss = Number((out[this.training.outputs.loss]!.data as Float32Array)[0]);
     return { loss, correct: countCorrect(out[this.training.outputs.logits]!.data as Float32Array, labels, n), size: n };
   }
