@@ -13,7 +13,3 @@ export class RpOnnxError extends Error {
   }
 }
 
-/** Throws an RpOnnxError when `condition` is false. */
-export function ensure(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new RpOnnxError(message);
-}

@@ -29,14 +29,6 @@ const CODE_BY_DTYPE = Object.fromEntries(
   Object.entries(DTYPE_BY_CODE).map(([code, name]) => [name, Number(code)]),
 ) as Record<DType, number>;
 
-/** Bits per element as stored in raw_data (sub-byte types are packed). */
-const BITS: Partial<Record<DType, number>> = {
-  float32: 32, float64: 64, float16: 16, bfloat16: 16, int8: 8, uint8: 8, int16: 16, uint16: 16,
-  int32: 32, uint32: 32, int64: 64, uint64: 64, bool: 8, complex64: 64, complex128: 128,
-  float8e4m3fn: 8, float8e4m3fnuz: 8, float8e5m2: 8, float8e5m2fnuz: 8, float8e8m0: 8,
-  uint4: 4, int4: 4, float4e2m1: 4, uint2: 2, int2: 2,
-};
-
 export function dtypeName(code: number): DType {
   const name = DTYPE_BY_CODE[code];
   if (name === undefined) throw new RpOnnxError(`unknown ONNX tensor data type ${code}`);
@@ -44,11 +36,6 @@ export function dtypeName(code: number): DType {
 }
 export function dtypeCode(name: DType): number {
   return CODE_BY_DTYPE[name];
-}
-/** Storage size in bytes of `count` elements, or undefined for strings. */
-export function byteSize(dtype: DType, count: number): number | undefined {
-  const bits = BITS[dtype];
-  return bits === undefined ? undefined : Math.ceil((bits * count) / 8);
 }
 
 /** int64 fields decode as Long (or number); the project works in numbers (shapes, axes). */

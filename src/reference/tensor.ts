@@ -58,10 +58,6 @@ export function arr(dims: number[], data: Float64Array, dtype: RefDType = 'float
 export function zeros(dims: number[], dtype: RefDType = 'float64'): Arr {
   return { dims, data: new Float64Array(sizeOf(dims)), dtype };
 }
-export function scalarArr(v: number, dtype: RefDType = 'float64'): Arr {
-  return { dims: [], data: Float64Array.of(v), dtype };
-}
-
 /** The interpreter's dtype for an ONNX dtype: floats -> float64, integers -> int64. */
 export function refDType(d: DType): RefDType {
   switch (d) {
