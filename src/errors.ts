@@ -12,4 +12,3 @@ export class RpOnnxError extends Error {
     this.exitCode = options?.exitCode ?? 2;
   }
 }
-
