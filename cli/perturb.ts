@@ -5,7 +5,7 @@ import { action, printJson, parseIntOption } from './common.js';
 import { toolVersion } from './tool-version.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
-import { RpOnnxError } from '../src/errors.js';
+import { RpOnnxError, withFlags } from '../src/errors.js';
 import { perturbModel, NOISE_SCALES, STRATEGIES, type NoiseScale, type Strategy } from '../src/passes/perturb.js';
 
 /** `model.onnx` -> `model.rp.onnx`, beside the input. */
@@ -13,6 +13,9 @@ export function defaultPerturbedPath(model: string): string {
   const base = basename(model).replace(/\.onnx$/i, '');
   return join(dirname(model), `${base}.rp.onnx`);
 }
+
+/** The flag that sets each parameter of perturbModel, for its errors. */
+const PERTURB_FLAGS = { gamma: '--gamma', strategy: '--strategy', scale: '--scale', blocks: '--blocks', seed: '--seed', force: '--force' };
 
 function parseGamma(v: string): number[] {
   const parts = v.split(',').map((s) => s.trim());
@@ -53,10 +56,11 @@ plain onnxruntime, without --seed, draws the same noise in every session created
       const output = o.output ?? defaultPerturbedPath(modelPath);
       checkOutputPath(output, { force: o.force === true, inputs: [modelPath] });
       const blocks = o.blocks?.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-      const { model, blocks: done } = perturbModel(loadModel(modelPath), {
+      const input = loadModel(modelPath);
+      const { model, blocks: done } = withFlags(PERTURB_FLAGS, () => perturbModel(input, {
         gamma: o.gamma.length === 1 ? o.gamma[0]! : o.gamma, strategy: o.strategy as Strategy, scale: o.scale as NoiseScale,
         blocks, seed: o.seed, force: o.force === true, toolVersion: toolVersion(),
-      });
+      }));
       saveModel(model, output);
       const summary = {
         input: modelPath, output, strategy: o.strategy, scale: o.scale, seed: o.seed ?? null,

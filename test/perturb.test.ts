@@ -280,7 +280,7 @@ test('the variance of the logits over runs grows with gamma', async () => {
 test('double perturbation is refused unless forced; strip removes every layer', () => {
   const once = perturbModel(resnet8(), { gamma: 0.1, strategy: 'I', scale: 'absolute', toolVersion: V }).model;
   assert.throws(() => perturbModel(once, { gamma: 0.1, strategy: 'I', scale: 'absolute', toolVersion: V }),
-    (e: unknown) => e instanceof RpOnnxError && /already perturbed/.test(e.message) && /--force/.test(e.message));
+    (e: unknown) => e instanceof RpOnnxError && /already perturbed/.test(e.message) && e.param === 'force' && /--force/.test(e.withFlags({ force: '--force' }).message));
   const twice = perturbModel(once, { gamma: 0.1, strategy: 'II', scale: 'absolute', force: true, toolVersion: V }).model;
   assert.equal(twice.graph.nodes.filter((n) => n.opType === 'RandomNormalLike').length, 6);
   assert.equal(readPerturbation(twice)!.blocks.length, 6);
@@ -297,7 +297,9 @@ test('--blocks selects by index or Add name; bad selections and gammas are one-l
   assert.equal(r.model.graph.nodes.filter((n) => n.opType === 'RandomNormalLike').length, 2);
   assert.throws(() => perturbModel(m, { gamma: 0.1, blocks: [5], strategy: 'I', scale: 'absolute', toolVersion: V }), /no residual block '5'/);
   assert.throws(() => perturbModel(m, { gamma: [0.1, 0.2], strategy: 'I', scale: 'absolute', toolVersion: V }), /2 values but 3 residual blocks/);
-  assert.throws(() => perturbModel(m, { gamma: -1, strategy: 'I', scale: 'absolute', toolVersion: V }), /--gamma must be finite and >= 0/);
+  // The library names its parameter; the CLI's flag map renames it (see the CLI test below).
+  assert.throws(() => perturbModel(m, { gamma: -1, strategy: 'I', scale: 'absolute', toolVersion: V }), (e: Error) => /^gamma must be finite and >= 0/.test(e.message));
+  assert.throws(() => perturbModel(m, { gamma: [0.1, 0.2], strategy: 'I', scale: 'absolute', toolVersion: V }), (e: Error) => (e as RpOnnxError).withFlags({ gamma: '--gamma' }).message.startsWith('--gamma has 2 values'));
   const flat = new Graph({ name: 'mlp' });
   flat.inputs.push({ name: 'x', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', 4] }) });
   const b = new GraphBuilder(flat);
@@ -391,6 +393,9 @@ test('perturb and strip CLI: default output beside the input, refusals, JSON, ex
     const twice = cli('perturb', summary.output, '--gamma', '0.1', '-o', join(dir, 'twice.onnx'));
     assert.equal(twice.status, 2);
     assert.match(twice.stderr, /^error: the model is already perturbed .*--force.*\n$/);
+    const count = cli('perturb', src, '--gamma', '0.1,0.2', '-o', join(dir, 'count.onnx'));
+    assert.equal(count.status, 2);
+    assert.match(count.stderr, /^error: --gamma has 2 values but 3 residual blocks are selected/);
 
     const s = cli('strip', summary.output, '-o', join(dir, 'back.onnx'));
     assert.equal(s.status, 0, s.stderr);

@@ -22,7 +22,7 @@ import { findResidualBlocks, type ResidualBlock } from '../graph/residual-finder
 import { inferShapes } from '../graph/shape-inference.js';
 import { RpOnnxError } from '../errors.js';
 import { Random } from '../random.js';
-import { drawNodeSeed } from '../runtime/noise-seeding.js';
+import { DistinctSeeds } from '../node-seeds.js';
 import { applyRewrite, type Rewrite } from './rewrite.js';
 
 export type Strategy = 'I' | 'II';
@@ -121,7 +121,7 @@ export function selectBlocks(found: readonly ResidualBlock[], wanted?: readonly 
     const b = asIndex !== undefined ? found[asIndex] : found.find((x) => x.add === w || x.output === w);
     if (!b) {
       const avail = found.length === 0 ? 'the model has none' : `available: 0..${found.length - 1} or ${found.map((x) => x.add).slice(0, 6).join(', ')}${found.length > 6 ? ', ...' : ''}`;
-      throw new RpOnnxError(`--blocks: no residual block '${w}' (${avail})`);
+      throw new RpOnnxError(`blocks: no residual block '${w}' (${avail})`, { param: 'blocks' });
     }
     chosen.add(b);
   }
@@ -131,11 +131,11 @@ export function selectBlocks(found: readonly ResidualBlock[], wanted?: readonly 
 function gammaPerBlock(gamma: number | number[], count: number): number[] {
   const list = Array.isArray(gamma) ? gamma : [gamma];
   for (const g of list) {
-    if (!Number.isFinite(g) || g < 0) throw new RpOnnxError(`--gamma must be finite and >= 0, got ${g}`);
+    if (!Number.isFinite(g) || g < 0) throw new RpOnnxError(`gamma must be finite and >= 0, got ${g}`, { param: 'gamma' });
   }
   if (list.length === 1) return Array.from({ length: count }, () => list[0]!);
   if (list.length !== count) {
-    throw new RpOnnxError(`--gamma has ${list.length} values but ${count} residual blocks are selected: give one value or one per block`);
+    throw new RpOnnxError(`gamma has ${list.length} values but ${count} residual blocks are selected: give one value or one per block`, { param: 'gamma' });
   }
   return list;
 }
@@ -177,10 +177,8 @@ export interface PerturbConfig {
   scale: NoiseScale;
   /** gamma by block index (indices are stable: the finder is deterministic). */
   gammas: Map<number, number>;
-  /** Source of seed attributes (perturb --seed), or null to write none. */
-  rng: Random | null;
-  /** Seeds already written, so no two noise nodes share one. */
-  usedSeeds: Set<number>;
+  /** Source of distinct seed attributes (perturb --seed), or null to write none. */
+  seeds: DistinctSeeds | null;
   opset: number;
   /** Inferred types of the graph's values (declared types fill the gaps). */
   types: ReadonlyMap<string, TensorType>;
@@ -233,10 +231,8 @@ function emitNoise(e: Emitter, typeOf: TypeLookup, b: ResidualBlock, gamma: numb
   const attrs: Parameters<GraphBuilder['op1']>[2] = { mean: float(0), scale: float(1) };
   if (dtype !== null) attrs.dtype = dtypeCode(dtype);
   let seed: number | undefined;
-  if (cfg.rng) {
-    do seed = drawNodeSeed(cfg.rng);
-    while (cfg.usedSeeds.has(seed));
-    cfg.usedSeeds.add(seed);
+  if (cfg.seeds) {
+    seed = cfg.seeds.next();
     attrs.seed = float(seed);
   }
   const noise = e.op('RandomNormalLike', 'noise', [b.branch], attrs);
@@ -278,8 +274,8 @@ export function residualPerturbation(cfg: PerturbConfig): Rewrite<ResidualBlock,
       const dtype = blockDtype(lookup(graph), b);
       if (dtype !== null && !FLOAT_TYPES.has(dtype)) return `element type ${dtype} cannot carry Gaussian noise`;
       const rank = blockRank(lookup(graph), b);
-      if (cfg.scale === 'std' && rank !== null && rank < 2) return `--scale std needs a batch axis, but '${b.output}' has rank ${rank}`;
-      if (cfg.scale === 'std' && rank === null && cfg.opset < 5) return '--scale std on a tensor of unknown rank needs opset >= 5 (Reshape with a shape input)';
+      if (cfg.scale === 'std' && rank !== null && rank < 2) return `the std scale needs a batch axis, but '${b.output}' has rank ${rank}`;
+      if (cfg.scale === 'std' && rank === null && cfg.opset < 5) return 'the std scale on a tensor of unknown rank needs opset >= 5 (Reshape with a shape input)';
       return true;
     },
     replacement(graph, b) {
@@ -306,12 +302,12 @@ export function residualPerturbation(cfg: PerturbConfig): Rewrite<ResidualBlock,
  * did in metadata_props. The input model is not modified.
  */
 export function perturbModel(model: Model, opts: PerturbOptions): PerturbResult {
-  if (!(['I', 'II'] as const).includes(opts.strategy)) throw new RpOnnxError(`--strategy must be I or II, got '${String(opts.strategy)}'`);
-  if (!(['absolute', 'std'] as const).includes(opts.scale)) throw new RpOnnxError(`--scale must be absolute or std, got '${String(opts.scale)}'`);
-  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new RpOnnxError(`--seed must be an integer, got ${opts.seed}`);
+  if (!(['I', 'II'] as const).includes(opts.strategy)) throw new RpOnnxError(`strategy must be I or II, got '${String(opts.strategy)}'`, { param: 'strategy' });
+  if (!(['absolute', 'std'] as const).includes(opts.scale)) throw new RpOnnxError(`scale must be absolute or std, got '${String(opts.scale)}'`, { param: 'scale' });
+  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new RpOnnxError(`seed must be an integer, got ${opts.seed}`, { param: 'seed' });
   const previous = readPerturbation(model);
   if (previous && !opts.force) {
-    throw new RpOnnxError(`the model is already perturbed (metadata '${PERTURBATION_KEY}', ${previous.blocks.length} blocks): run 'rp-onnx strip' first, or pass --force to add a second layer of noise`);
+    throw new RpOnnxError(`the model is already perturbed (metadata '${PERTURBATION_KEY}', ${previous.blocks.length} blocks): run 'rp-onnx strip' first, or pass force to add a second layer of noise`, { param: 'force' });
   }
 
   const out = model.clone();
@@ -323,13 +319,12 @@ export function perturbModel(model: Model, opts: PerturbOptions): PerturbResult 
     throw new RpOnnxError('the model has no residual blocks (Add of x and F(x)); residual perturbation needs skip connections');
   }
   const selected = selectBlocks(found, opts.blocks);
-  if (selected.length === 0) throw new RpOnnxError('--blocks selects no residual block');
+  if (selected.length === 0) throw new RpOnnxError('blocks selects no residual block', { param: 'blocks' });
   const gammas = gammaPerBlock(opts.gamma, selected.length);
   const cfg: PerturbConfig = {
     strategy: opts.strategy, scale: opts.scale,
     gammas: new Map(selected.map((b, i) => [b.index, gammas[i]!])),
-    rng: opts.seed !== undefined ? new Random(opts.seed) : null,
-    usedSeeds: new Set(),
+    seeds: opts.seed !== undefined ? new DistinctSeeds(new Random(opts.seed)) : null,
     opset, types,
   };
   const outcome = applyRewrite(graph, residualPerturbation(cfg));

@@ -22,22 +22,15 @@
 import { Graph, Model, type Node } from '../graph/ir.js';
 import { onnx } from '../graph/onnx.js';
 import { Random } from '../random.js';
+import { DistinctSeeds } from '../node-seeds.js';
 
 /** Ops that draw random numbers and take a float `seed` attribute. */
 export const SEEDED_RANDOM_OPS: ReadonlySet<string> = new Set([
   'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Multinomial', 'Bernoulli',
 ]);
 
-/** Seeds are integers below this bound, so the float32 attribute holds them exactly. */
-export const SEED_BOUND = 2 ** 24;
-
 /** How the runtime seeds random ops: fresh OS entropy, derived from a number, or as in the file. */
 export type NoiseSeed = 'secure' | number | 'model';
-
-/** A seed for one random op. */
-export function drawNodeSeed(rng: Random): number {
-  return rng.int(SEED_BOUND);
-}
 
 function isRandomOp(n: Node): boolean {
   return n.isStandard && SEEDED_RANDOM_OPS.has(n.opType);
@@ -47,27 +40,28 @@ function isRandomOp(n: Node): boolean {
  * Sets a fresh, distinct `seed` on every random op of `graph` (and of its subgraphs), in graph
  * order, and returns the seeds it set.
  */
-export function seedRandomOps(graph: Graph, rng: Random, used = new Set<number>()): number[] {
+export function seedRandomOps(graph: Graph, rng: Random): number[] {
+  return seedOps(graph, new DistinctSeeds(rng));
+}
+
+function seedOps(graph: Graph, draw: DistinctSeeds): number[] {
   const seeds: number[] = [];
   for (const n of graph.nodes) {
     if (isRandomOp(n)) {
-      let s = drawNodeSeed(rng);
-      // Two nodes with one seed would draw identical noise; redraw (2^24 values, rarely needed).
-      while (used.has(s)) s = drawNodeSeed(rng);
-      used.add(s);
+      const s = draw.next();
       n.setAttr('seed', s, 'float');
       seeds.push(s);
     }
     for (const a of n.attributes) {
       if (a.g) {
         const sub = Graph.fromProto(a.g as onnx.GraphProto);
-        seeds.push(...seedRandomOps(sub, rng, used));
+        seeds.push(...seedOps(sub, draw));
         a.g = sub.toProto();
       }
       if (a.graphs.length > 0) {
         a.graphs = a.graphs.map((g) => {
           const sub = Graph.fromProto(g as onnx.GraphProto);
-          seeds.push(...seedRandomOps(sub, rng, used));
+          seeds.push(...seedOps(sub, draw));
           return sub.toProto();
         });
       }
