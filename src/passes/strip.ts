@@ -6,6 +6,7 @@
  */
 import type { Model } from '../graph/ir.js';
 import { RpOnnxError } from '../errors.js';
+import { applyRewrite, type Rewrite } from './rewrite.js';
 import { PERTURBATION_KEY, SEED_KEY, VERSION_KEY, readPerturbation, type PerturbedBlock } from './perturb.js';
 
 export interface StripResult {
@@ -15,33 +16,51 @@ export interface StripResult {
   removedNodes: number;
 }
 
+/**
+ * The removal of one block's noise as a rewrite: the pattern lists the recorded blocks, last
+ * perturbation first (with forced layers a later layer wraps an earlier one's output); the
+ * condition checks that the graph still holds exactly what perturb inserted; the replacement
+ * removes it and gives the residual Add its original output back.
+ */
+function removeNoise(blocks: readonly PerturbedBlock[]): Rewrite<PerturbedBlock, number> {
+  return {
+    name: 'strip-residual-noise',
+    pattern: () => [...blocks].reverse(),
+    condition(graph, b) {
+      const edited = `the model was edited after perturbation (block '${b.add}')`;
+      const names = new Set(b.nodes);
+      if (graph.nodes.filter((n) => names.has(n.name)).length !== names.size) return `${edited}: inserted node(s) missing; re-run perturb on the original model instead`;
+      const add = graph.producer(b.sum);
+      if (!add || names.has(add.name)) return `${edited}: no residual Add writes '${b.sum}'`;
+      if (graph.consumers(b.sum).some((n) => !names.has(n.name)) || graph.isGraphOutput(b.sum)) return `${edited}: '${b.sum}' is read outside the inserted nodes`;
+      return true;
+    },
+    replacement(graph, b) {
+      const names = new Set(b.nodes);
+      const nodes = graph.nodes.filter((n) => names.has(n.name));
+      const add = graph.producer(b.sum)!;
+      for (const n of nodes) graph.removeNode(n);
+      for (const i of b.initializers) graph.initializers.delete(i);
+      add.outputs = add.outputs.map((o) => (o === b.sum ? b.output : o));
+      graph.invalidate();
+      return nodes.length;
+    },
+  };
+}
+
 export function stripPerturbation(model: Model): StripResult {
   const record = readPerturbation(model);
   if (!record) {
     throw new RpOnnxError(`the model carries no '${PERTURBATION_KEY}' metadata: it was not perturbed by rp-onnx, nothing to strip`);
   }
   const out = model.clone();
-  const graph = out.graph;
-  let removed = 0;
-  // Last perturbation first: with --force layers, a later layer wraps an earlier one's output.
-  for (const b of [...record.blocks].reverse()) {
-    const edited = `the model was edited after perturbation (block '${b.add}')`;
-    const names = new Set(b.nodes);
-    const nodes = graph.nodes.filter((n) => names.has(n.name));
-    if (nodes.length !== names.size) throw new RpOnnxError(`${edited}: inserted node(s) missing; re-run perturb on the original model instead`);
-    const add = graph.producer(b.sum);
-    if (!add || names.has(add.name)) throw new RpOnnxError(`${edited}: no residual Add writes '${b.sum}'`);
-    const outside = graph.consumers(b.sum).filter((n) => !names.has(n.name));
-    if (outside.length > 0 || graph.isGraphOutput(b.sum)) throw new RpOnnxError(`${edited}: '${b.sum}' is read outside the inserted nodes`);
-    for (const n of nodes) graph.removeNode(n);
-    removed += nodes.length;
-    for (const i of b.initializers) graph.initializers.delete(i);
-    add.outputs = add.outputs.map((o) => (o === b.sum ? b.output : o));
-    graph.invalidate();
-  }
+  // Conditions run just before each replacement, so each layer is checked as the previous left it.
+  const outcome = applyRewrite(out.graph, removeNoise(record.blocks));
+  const refused = outcome.skipped[0];
+  if (refused) throw new RpOnnxError(refused.reason);
   out.deleteMetadata(PERTURBATION_KEY);
   out.deleteMetadata(SEED_KEY);
   if (record.previousVersion === null) out.deleteMetadata(VERSION_KEY);
   else out.setMetadata(VERSION_KEY, record.previousVersion);
-  return { model: out, blocks: record.blocks, removedNodes: removed };
+  return { model: out, blocks: record.blocks, removedNodes: outcome.applied.reduce((n, a) => n + a.result, 0) };
 }
