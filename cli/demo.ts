@@ -1,10 +1,9 @@
 /** `rp-onnx demo`: the main job on the embedded data, end to end, in a few minutes. */
 import type { Command } from 'commander';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { ProgressLine } from './progress.js';
 import { runDemo } from '../src/experiments/demo.js';
 import { toolVersion } from './tool-version.js';
-import { RpOnnxError } from '../src/errors.js';
 
 export function register(program: Command): void {
   program
@@ -19,7 +18,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
     .option('--json', 'print JSON')
     .action(action(async (o: { outDir: string; trainExamples: number; epochs: number; gamma: number; strategy: string; seed: number; threads?: number; json?: boolean }) => {
-      if (o.strategy !== 'I' && o.strategy !== 'II') throw new RpOnnxError(`--strategy must be I or II, got '${o.strategy}'`);
+      if (o.strategy !== 'I' && o.strategy !== 'II') throw new UsageError(`--strategy must be I or II, got '${o.strategy}'`);
       const progress = new ProgressLine(true);
       const r = await runDemo({
         ...o, strategy: o.strategy, toolVersion: toolVersion(),

@@ -1,7 +1,6 @@
 /** `rp-onnx serve`: HTTP inference server for a (noisy) model, micro-batched, graceful on SIGTERM. */
 import type { Command } from 'commander';
-import { action, parseIntOption, parseNumberOption } from './common.js';
-import { RpOnnxError } from '../src/errors.js';
+import { action, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { startServer } from '../src/serve/server.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../src/runtime/session.js';
 
@@ -38,7 +37,7 @@ On SIGTERM or SIGINT the server stops accepting connections, answers every reque
 closes the idle connections and exits 0 (a second signal exits at once with 1).`)
     .action(action(async (modelPath: string, o: ServeCliOptions) => {
       if (!EXECUTION_PROVIDERS.includes(o.executionProvider as ExecutionProvider)) {
-        throw new RpOnnxError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
+        throw new UsageError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
       }
       const exposeMetadata = o.exposeMetadata?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
       const server = await startServer({
