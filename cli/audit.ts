@@ -76,7 +76,7 @@ export function register(program: Command): void {
       const delta = o.delta as number;
       if (!(delta >= 0 && delta < 1)) throw new UsageError(`--delta must lie in [0, 1), got ${delta}`);
       if (o.members !== undefined && !((o.members as number) >= 1)) throw new UsageError(`--members must be a positive integer, got ${o.members}`);
-      if (o.report) checkOutputPath(o.report as string, { force: o.force === true, inputs: [modelPath, ...reference] });
+      if (o.report) checkOutputPath(o.report as string, { force: o.force === true, inputs: [modelPath, ...reference], flag: '--report' });
 
       const model = loadModel(modelPath);
       const trainDir = (o.trainData as string | undefined) ?? defaultDataDir();

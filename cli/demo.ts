@@ -9,7 +9,8 @@ export function register(program: Command): void {
   program
     .command('demo')
     .description('build ResNet-8, train it and a residual-perturbed copy on the embedded Fashion-MNIST subset, audit both with membership-inference attacks, print the comparison')
-    .option('--out-dir <dir>', 'where the models and HTML reports go', 'rp-demo')
+    .option('--out-dir <dir>', 'where the models and HTML reports go (created if missing)', 'rp-demo')
+    .option('--force', 'replace the files of an earlier run in --out-dir')
     .option('--train-examples <n>', 'training examples (members of the audit)', parseIntOption('--train-examples'), 1000)
     .option('--epochs <n>', 'training epochs', parseIntOption('--epochs'), 15)
     .option('--gamma <g>', 'perturbation noise level', parseNumberOption('--gamma'), 1)
@@ -17,7 +18,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for initialisation and shuffling', parseIntOption('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
     .option('--json', 'print JSON')
-    .action(action(async (o: { outDir: string; trainExamples: number; epochs: number; gamma: number; strategy: string; seed: number; threads?: number; json?: boolean }) => {
+    .action(action(async (o: { outDir: string; force?: boolean; trainExamples: number; epochs: number; gamma: number; strategy: string; seed: number; threads?: number; json?: boolean }) => {
       if (o.strategy !== 'I' && o.strategy !== 'II') throw new UsageError(`--strategy must be I or II, got '${o.strategy}'`);
       const progress = new ProgressLine(true);
       const r = await runDemo({

@@ -50,7 +50,7 @@ plain onnxruntime, without --seed, draws the same noise in every session created
       if (!STRATEGIES.includes(o.strategy as Strategy)) throw new UsageError(`--strategy must be I or II, got '${o.strategy}'`);
       if (!NOISE_SCALES.includes(o.scale as NoiseScale)) throw new UsageError(`--scale must be absolute or std, got '${o.scale}'`);
       const output = o.output ?? defaultPerturbedPath(modelPath);
-      checkOutputPath(output, { force: o.force === true, inputs: [modelPath] });
+      checkOutputPath(output, { force: o.force === true, inputs: [modelPath], flag: '-o' });
       const blocks = o.blocks?.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
       const { model, blocks: done } = perturbModel(loadModel(modelPath), {
         gamma: o.gamma.length === 1 ? o.gamma[0]! : o.gamma, strategy: o.strategy as Strategy, scale: o.scale as NoiseScale,

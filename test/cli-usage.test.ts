@@ -14,17 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../cli/program.js';
-import type { CliRun } from './helpers/cli-in-process.js';
+import { cliMany, type CliRun } from './helpers/cli-runs.js';
 import { commandPath } from '../cli/common.js';
 import { buildResNet } from '../models/resnet.js';
 import { saveModel } from '../src/graph/io.js';
-
-/** Runs the command lines in one child process (test/helpers/cli-in-process.ts). */
-function cliMany(cases: string[][]): CliRun[] {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join('test', 'helpers', 'cli-in-process.ts'), JSON.stringify(cases)], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as CliRun[];
-}
 
 function leaves(cmd: Command): Command[] {
   const subs = cmd.commands.filter((c) => c.name() !== 'help');

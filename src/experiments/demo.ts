@@ -11,13 +11,15 @@ import { buildResNet } from '../../models/index.js';
 import { perturbModel, type Strategy } from '../passes/perturb.js';
 import { fit } from '../train/fit.js';
 import { saveModel } from '../graph/io.js';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { checkOutputDir, writeFileAtomic } from '../fs-atomic.js';
 import { loadDefaultDataset, subset, type Dataset } from '../train/data/index.js';
 import { auditMembership, type AuditReport } from '../privacy/membership-inference.js';
 import { renderAuditHtml } from '../privacy/report-html.js';
 
 export interface DemoOptions {
   outDir: string;
+  /** Replace the files of an earlier run in outDir (default: refuse before any work). */
+  force?: boolean;
   trainExamples: number;
   epochs: number;
   gamma: number;
@@ -45,6 +47,9 @@ export interface DemoResult {
   seconds: number;
 }
 
+/** What the demo writes into its folder. */
+export const DEMO_FILES = { baseline: 'resnet8.onnx', perturbed: 'resnet8.rp.onnx', report: 'audit-perturbed.html', baselineReport: 'audit-baseline.html' } as const;
+
 function row(model: string, r: AuditReport, trainSeconds: number): DemoRow {
   const best = r.attacks.reduce((a, b) => (b.auc > a.auc ? b : a));
   return {
@@ -56,6 +61,7 @@ function row(model: string, r: AuditReport, trainSeconds: number): DemoRow {
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
+  checkOutputDir(opts.outDir, Object.values(DEMO_FILES), { force: opts.force, flag: '--out-dir' });
   mkdirSync(opts.outDir, { recursive: true });
   const trainAll = loadDefaultDataset('train');
   const test = loadDefaultDataset('test');
@@ -73,11 +79,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const plain = await train('baseline ResNet-8', base);
   const perturbed = await train(`perturbed ResNet-8 (strategy ${opts.strategy}, gamma ${opts.gamma})`, noisy);
   const files = {
-    baseline: join(opts.outDir, 'resnet8.onnx'),
-    perturbed: join(opts.outDir, 'resnet8.rp.onnx'),
-    report: join(opts.outDir, 'audit-perturbed.html'),
-    baselineReport: join(opts.outDir, 'audit-baseline.html'),
+    baseline: join(opts.outDir, DEMO_FILES.baseline),
+    perturbed: join(opts.outDir, DEMO_FILES.perturbed),
+    report: join(opts.outDir, DEMO_FILES.report),
+    baselineReport: join(opts.outDir, DEMO_FILES.baselineReport),
   };
+  // Checked again where it matters: another process may have written there meanwhile.
+  checkOutputDir(opts.outDir, Object.values(DEMO_FILES), { force: opts.force, flag: '--out-dir' });
   saveModel(plain.model, files.baseline);
   saveModel(perturbed.model, files.perturbed);
   opts.onStage?.('auditing both models with membership-inference attacks');
