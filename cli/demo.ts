@@ -24,7 +24,9 @@ export function register(program: Command): void {
       const r = await runDemo({
         ...o, strategy: o.strategy, toolVersion: toolVersion(),
         onStage: (s) => progress.done(s),
-        onEpoch: (label, epoch, acc, s) => progress.update(epoch / o.epochs, `${label}: epoch ${epoch}/${o.epochs}, test accuracy ${acc === null ? '-' : (100 * acc).toFixed(1)}%, ${s.toFixed(1)} s`),
+        // The bar and its ETA cover the whole demo; each epoch also leaves a line.
+        onProgress: (fraction, what) => progress.update(fraction, `demo ${(100 * fraction).toFixed(0)}%: ${what}`),
+        onEpoch: (label, epoch, acc, s) => progress.done(`${label}: epoch ${epoch}/${o.epochs}, test accuracy ${acc === null ? '-' : (100 * acc).toFixed(1)}%, ${s.toFixed(1)} s`),
       });
       if (o.json) {
         printJson(r);

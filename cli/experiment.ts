@@ -53,6 +53,7 @@ export function register(program: Command): void {
         ensembleGamma: { I: 1, II: 0.5 }, epsilons: q ? [3] : [1, 3, 8], seed: o.seed, threads: o.threads,
         toolVersion: toolVersion(),
         onStage: (s) => progress.done(`training: ${s}`),
+        onProgress: (f) => progress.update(f, `experiment ${(100 * f).toFixed(1)}%`),
         onRow: (r) => progress.done(`  ${r.method}: test ${(100 * r.testAccuracy).toFixed(2)}%, MIA AUC ${r.auc.toFixed(3)}, ${r.trainSeconds.toFixed(0)} s`),
       });
       const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${o.members ? ` --members ${o.members}` : ''}${o.epochs ? ` --epochs ${o.epochs}` : ''}`;

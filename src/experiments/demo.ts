@@ -29,6 +29,8 @@ export interface DemoOptions {
   toolVersion: string;
   onStage?: (stage: string) => void;
   onEpoch?: (label: string, epoch: number, testAccuracy: number | null, seconds: number) => void;
+  /** Fraction of the whole demo done (training steps of both models, then the two audits). */
+  onProgress?: (fraction: number, what: string) => void;
 }
 
 export interface DemoRow {
@@ -68,16 +70,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const members: Dataset = subset(trainAll, Array.from({ length: Math.min(opts.trainExamples, trainAll.count) }, (_, i) => i));
   const base = buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 28, norm: 'batch', seed: opts.seed });
   const noisy = perturbModel(base, { gamma: opts.gamma, strategy: opts.strategy, scale: 'absolute', toolVersion: opts.toolVersion }).model;
-  const train = async (label: string, model: typeof base) => {
+  // Work in epoch units: two trainings, then each audit about as long as an epoch.
+  const units = 2 * opts.epochs + 2;
+  const train = async (label: string, model: typeof base, stage: number) => {
     opts.onStage?.(`training ${label} on ${members.count} examples for ${opts.epochs} epochs`);
     return fit(model, members, test, {
       epochs: opts.epochs, batchSize: 64, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 0,
       schedule: 'cosine', seed: opts.seed, threads: opts.threads,
+      onProgress: (p) => opts.onProgress?.((stage * opts.epochs + p.epoch - 1 + p.step / p.stepsInEpoch) / units,
+        `${label}: epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsInEpoch}`),
       onEpoch: (e) => opts.onEpoch?.(label, e.epoch, e.testAccuracy, e.seconds),
     });
   };
-  const plain = await train('baseline ResNet-8', base);
-  const perturbed = await train(`perturbed ResNet-8 (strategy ${opts.strategy}, gamma ${opts.gamma})`, noisy);
+  const plain = await train('baseline ResNet-8', base, 0);
+  const perturbed = await train(`perturbed ResNet-8 (strategy ${opts.strategy}, gamma ${opts.gamma})`, noisy, 1);
   const files = {
     baseline: join(opts.outDir, DEMO_FILES.baseline),
     perturbed: join(opts.outDir, DEMO_FILES.perturbed),
@@ -90,7 +96,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   saveModel(perturbed.model, files.perturbed);
   opts.onStage?.('auditing both models with membership-inference attacks');
   const audit = (m: typeof base) => auditMembership(m, { members, nonMembers: test, delta: 1e-5, seed: opts.seed, threads: opts.threads });
+  opts.onProgress?.((units - 2) / units, 'auditing the baseline');
   const a = await audit(plain.model);
+  opts.onProgress?.((units - 1) / units, 'auditing the perturbed model');
   const b = await audit(perturbed.model);
   writeFileAtomic(files.baselineReport, renderAuditHtml(a, 'rp-onnx demo: baseline ResNet-8'));
   writeFileAtomic(files.report, renderAuditHtml(b, `rp-onnx demo: perturbed ResNet-8 (gamma ${opts.gamma})`));
