@@ -304,3 +304,17 @@ test('serve abuse: close() answers requests racing it on idle keep-alive connect
   const late = new RawClient(server.port);
   assert.equal((await late.closed).error, 'ECONNREFUSED');
 });
+
+test('serve abuse: a client that never finishes its request cannot hold close() past the drain timeout', async () => {
+  const { model } = await fixture();
+  const server = await startServer({ model, port: 0, threads: 1, drainTimeoutMs: 300 });
+  const stuck = new RawClient(server.port);
+  await stuck.ready();
+  stuck.socket.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs": [');
+  await sleep(50);
+  const started = Date.now();
+  await server.close();
+  const took = Date.now() - started;
+  assert.ok(took >= 250 && took < 1500, `close() took ${took} ms with a drain timeout of 300 ms`);
+  await stuck.closed;
+});
