@@ -6,6 +6,7 @@ import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
 import { loadDataDir, defaultDataDir, hasSplit, subset, type Dataset } from '../src/train/data/index.js';
 import { auditMembership, ATTACKS, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport } from '../src/privacy/membership-inference.js';
 import { renderAuditHtml } from '../src/privacy/report-html.js';
+import { ProgressLine } from './progress.js';
 import { RpOnnxError } from '../src/errors.js';
 
 const num = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : v > 0 ? 'inf' : '-inf');
@@ -88,11 +89,14 @@ export function register(program: Command): void {
         members = subset(members, Array.from({ length: Math.min(members.count, limit) }, (_, i) => i), `${members.name}[0:${limit}]`);
       }
       const nonMembers = testDir === trainDir ? loadDataDir(testDir, { split: 'test' }) : loadSplit(testDir, 'test', '--test-data');
+      const progress = new ProgressLine(true);
       const report = await auditMembership(model, {
+        onProgress: (f) => progress.update(f, `audit: querying members and non-members ${(100 * f).toFixed(0)}%`),
         members, nonMembers, count: o.members as number | undefined, samples, attacks, delta,
         seed: o.seed as number, noiseSeed: (o.noiseSeed as number | undefined) ?? 'secure', threads: o.threads as number | undefined,
         ...(reference.length > 0 ? { reference: { models: reference.map((p) => loadModel(p)) } } : {}),
       });
+      progress.done(`audit: ${report.members} members and ${report.nonMembers} non-members queried`);
       if (o.report) {
         writeFileAtomic(o.report as string, renderAuditHtml(report, `rp-onnx audit: ${modelPath}`, {
           model: modelPath, members: `${members.name} (${trainDir})`, 'non-members': `${nonMembers.name} (${testDir})`,

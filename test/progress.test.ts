@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProgressLine, formatDuration } from '../cli/progress.js';
 import { runDemo, DEMO_FILES } from '../src/experiments/demo.js';
+import { auditMembership } from '../src/privacy/membership-inference.js';
+import { loadDefaultDataset, subset } from '../src/train/data/index.js';
+import { buildResNet } from '../models/resnet.js';
 
 function fake(opts: { tty?: boolean; intervalMs?: number; windowMs?: number } = {}) {
   let t = 1_000_000;
@@ -100,4 +103,20 @@ test('demo (64 examples, 1 epoch): progress rises over the whole run; a second r
   } finally {
     rmSync(join(dir, '..'), { recursive: true, force: true });
   }
+});
+
+test('audit: progress over every query, to 1 (the audited model, then each reference model)', async () => {
+  const first = (split: 'train' | 'test', n: number) => { const d = loadDefaultDataset(split); return subset(d, Array.from({ length: n }, (_, i) => i)); };
+  const members = first('train', 100), nonMembers = first('test', 100);
+  const model = (seed: number) => buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 28, seed });
+  const plain: number[] = [];
+  await auditMembership(model(0), { members, nonMembers, delta: 1e-5, threads: 1, batch: 50, onProgress: (f) => plain.push(f) });
+  // 200 audited examples in runs of 50.
+  assert.deepEqual(plain, [0.25, 0.5, 0.75, 1]);
+  const withRefs: number[] = [];
+  await auditMembership(model(0), {
+    members, nonMembers, delta: 1e-5, threads: 1, batch: 100, attacks: ['loss', 'lira-offline'], reference: { models: [model(1), model(2)] },
+    onProgress: (f) => withRefs.push(f),
+  });
+  assert.deepEqual(withRefs.map((f) => Math.round(f * 6)), [1, 2, 3, 4, 5, 6]);
 });
