@@ -157,9 +157,9 @@ test('serve abuse: GET /v1/model shows training metadata only for the keys the o
   await assert.rejects(startServer({ model, port: 0, threads: 1, exposeMetadata: ['no.such.key'] }), /--expose-metadata: .*no metadata key 'no.such.key'.*rp-onnx.training/);
 });
 
-test('serve abuse: silent, dribbling and slow-body clients are closed by the timeouts; idle keep-alive closed; connection limit', async () => {
+test('serve abuse: silent, dribbling and slow-body clients are closed by the timeouts; idle keep-alive closed', async () => {
   const { model, pool } = await fixture();
-  const server = await startServer({ model, port: 0, threads: 1, headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 200, maxConnections: 4 });
+  const server = await startServer({ model, port: 0, threads: 1, headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 200 });
   try {
     const body = JSON.stringify({ inputs: Array.from(pool.subarray(0, PER)), shape: [1, 1, IMG, IMG] });
     // Silent: never sends a byte.
@@ -184,25 +184,20 @@ test('serve abuse: silent, dribbling and slow-body clients are closed by the tim
     await idle.waitFor(1);
     const answeredAt = Date.now();
 
-    // The limit: 4 open already, a fifth is refused without an answer.
-    const extra = new RawClient(server.port);
-    const refused = await extra.closed;
-    assert.equal(extra.responses.length, 0);
-    assert.ok(refused.at - extra.opened < 1000, `refused after ${refused.at - extra.opened} ms`);
 
     const [s, d, b, k] = await Promise.all([silent.closed, dribble.closed, slow.closed, idle.closed]);
     clearInterval(dribbling);
     clearInterval(trickle);
     // Headers timeout 300 ms, checked every 75 ms; request timeout 600 ms; keep-alive 200 ms.
     const within = (what: string, ms: number, lo: number, hi: number) => assert.ok(ms >= lo && ms <= hi, `${what} closed after ${ms} ms, expected ${lo}..${hi}`);
-    within('silent', s.at - silent.opened, 250, 1500);
-    within('dribbling headers', d.at - dribble.opened, 250, 1500);
-    within('slow body', b.at - slow.opened, 550, 2000);
-    within('idle keep-alive', k.at - answeredAt, 150, 1500);
+    within('silent', s.at - silent.opened, 250, 5000);
+    within('dribbling headers', d.at - dribble.opened, 250, 5000);
+    within('slow body', b.at - slow.opened, 550, 5000);
+    within('idle keep-alive', k.at - answeredAt, 150, 5000);
     for (const c of [silent, dribble, slow]) {
       if (c.responses.length > 0) assert.equal(c.responses[0]!.status, 408);
     }
-    // Below the limit again: served.
+    // Still serving.
     const after = new RawClient(server.port);
     await after.ready();
     after.socket.write(post(body));
@@ -315,6 +310,32 @@ test('serve abuse: a client that never finishes its request cannot hold close() 
   const started = Date.now();
   await server.close();
   const took = Date.now() - started;
-  assert.ok(took >= 250 && took < 1500, `close() took ${took} ms with a drain timeout of 300 ms`);
+  assert.ok(took >= 250 && took < 5000, `close() took ${took} ms with a drain timeout of 300 ms`);
   await stuck.closed;
+});
+
+test('serve abuse: connections beyond --max-connections are refused at once; served again below it', async () => {
+  const { model, pool } = await fixture();
+  const server = await startServer({ model, port: 0, threads: 1, maxConnections: 2 });
+  try {
+    const held = [new RawClient(server.port), new RawClient(server.port)];
+    await Promise.all(held.map((c) => c.ready()));
+    await sleep(50);
+    const extra = new RawClient(server.port);
+    const refused = await extra.closed;
+    assert.equal(extra.responses.length, 0);
+    assert.ok(refused.at - extra.opened < 3000, `refused after ${refused.at - extra.opened} ms`);
+    held[0]!.socket.destroy();
+    await held[0]!.closed;
+    await sleep(50);
+    const after = new RawClient(server.port);
+    await after.ready();
+    after.socket.write(post(JSON.stringify({ inputs: Array.from(pool.subarray(0, PER)), shape: [1, 1, IMG, IMG] })));
+    const [r] = await after.waitFor(1);
+    assert.equal(r!.status, 200);
+    after.socket.destroy();
+    held[1]!.socket.destroy();
+  } finally {
+    await server.close();
+  }
 });
