@@ -1,11 +1,12 @@
 /** `rp-onnx audit MODEL`: utility and membership-inference attacks on a (perturbed) model as deployed. */
 import type { Command } from 'commander';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
 import { loadDataDir, defaultDataDir, hasSplit, subset, type Dataset } from '../src/train/data/index.js';
 import { auditMembership, ATTACKS, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport } from '../src/privacy/membership-inference.js';
 import { renderAuditHtml } from '../src/privacy/report-html.js';
+import { ProgressLine } from './progress.js';
 import { RpOnnxError } from '../src/errors.js';
 
 const num = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : v > 0 ? 'inf' : '-inf');
@@ -69,14 +70,14 @@ export function register(program: Command): void {
       const reference = o.reference ? String(o.reference).split(',').filter(Boolean) : [];
       const attacks = String(o.attacks).split(',').filter(Boolean) as AttackName[];
       if (reference.length > 0 && !attacks.includes('lira-offline')) attacks.push('lira-offline');
-      for (const a of attacks) if (!ATTACKS.includes(a)) throw new RpOnnxError(`--attacks: unknown attack '${a}' (choose from ${ATTACKS.join(', ')})`);
-      if (attacks.includes('lira-offline') && reference.length < 2) throw new RpOnnxError('--attacks lira-offline needs --reference with at least 2 reference models');
+      for (const a of attacks) if (!ATTACKS.includes(a)) throw new UsageError(`--attacks: unknown attack '${a}' (choose from ${ATTACKS.join(', ')})`);
+      if (attacks.includes('lira-offline') && reference.length < 2) throw new UsageError('--attacks lira-offline needs --reference with at least 2 reference models');
       const samples = o.samples as number;
-      if (!(samples >= 1)) throw new RpOnnxError(`--samples must be a positive integer, got ${samples}`);
+      if (!(samples >= 1)) throw new UsageError(`--samples must be a positive integer, got ${samples}`);
       const delta = o.delta as number;
-      if (!(delta >= 0 && delta < 1)) throw new RpOnnxError(`--delta must lie in [0, 1), got ${delta}`);
-      if (o.members !== undefined && !((o.members as number) >= 1)) throw new RpOnnxError(`--members must be a positive integer, got ${o.members}`);
-      if (o.report) checkOutputPath(o.report as string, { force: o.force === true, inputs: [modelPath, ...reference] });
+      if (!(delta >= 0 && delta < 1)) throw new UsageError(`--delta must lie in [0, 1), got ${delta}`);
+      if (o.members !== undefined && !((o.members as number) >= 1)) throw new UsageError(`--members must be a positive integer, got ${o.members}`);
+      if (o.report) checkOutputPath(o.report as string, { force: o.force === true, inputs: [modelPath, ...reference], flag: '--report' });
 
       const model = loadModel(modelPath);
       const trainDir = (o.trainData as string | undefined) ?? defaultDataDir();
@@ -84,15 +85,18 @@ export function register(program: Command): void {
       let members = loadSplit(trainDir, 'train', '--train-data');
       const limit = o.limitTrain as number | undefined;
       if (limit !== undefined) {
-        if (!(limit >= 1)) throw new RpOnnxError(`--limit-train must be a positive integer, got ${limit}`);
+        if (!(limit >= 1)) throw new UsageError(`--limit-train must be a positive integer, got ${limit}`);
         members = subset(members, Array.from({ length: Math.min(members.count, limit) }, (_, i) => i), `${members.name}[0:${limit}]`);
       }
       const nonMembers = testDir === trainDir ? loadDataDir(testDir, { split: 'test' }) : loadSplit(testDir, 'test', '--test-data');
+      const progress = new ProgressLine(true);
       const report = await auditMembership(model, {
+        onProgress: (f) => progress.update(f, `audit: querying members and non-members ${(100 * f).toFixed(0)}%`),
         members, nonMembers, count: o.members as number | undefined, samples, attacks, delta,
         seed: o.seed as number, noiseSeed: (o.noiseSeed as number | undefined) ?? 'secure', threads: o.threads as number | undefined,
         ...(reference.length > 0 ? { reference: { models: reference.map((p) => loadModel(p)) } } : {}),
       });
+      progress.done(`audit: ${report.members} members and ${report.nonMembers} non-members queried`);
       if (o.report) {
         writeFileAtomic(o.report as string, renderAuditHtml(report, `rp-onnx audit: ${modelPath}`, {
           model: modelPath, members: `${members.name} (${trainDir})`, 'non-members': `${nonMembers.name} (${testDir})`,

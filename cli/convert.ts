@@ -4,9 +4,8 @@
  */
 import type { Command } from 'commander';
 import { relative } from 'node:path';
-import { action, printJson, parseIntOption } from './common.js';
+import { action, printJson, parseIntOption, UsageError } from './common.js';
 import { convertModelFile } from '../src/graph/io.js';
-import { RpOnnxError } from '../src/errors.js';
 
 export function register(program: Command): void {
   program
@@ -21,8 +20,8 @@ export function register(program: Command): void {
     .option('--json', 'print a JSON summary on stdout')
     .action(action((model: string, o: Record<string, unknown>) => {
       const externalData = o.externalData === true;
-      if (!externalData && o.location !== undefined) throw new RpOnnxError('--location needs --external-data');
-      if ((o.threshold as number) < 0) throw new RpOnnxError(`--threshold must be at least 0 bytes, got ${String(o.threshold)}`);
+      if (!externalData && o.location !== undefined) throw new UsageError('--location needs --external-data');
+      if ((o.threshold as number) < 0) throw new UsageError(`--threshold must be at least 0 bytes, got ${String(o.threshold)}`);
       const r = convertModelFile(model, o.output as string, {
         externalData, threshold: o.threshold as number, location: o.location as string | undefined, force: o.force === true,
       });

@@ -1,16 +1,16 @@
 /** `rp-onnx demo`: the main job on the embedded data, end to end, in a few minutes. */
 import type { Command } from 'commander';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { ProgressLine } from './progress.js';
 import { runDemo } from '../src/experiments/demo.js';
 import { toolVersion } from './tool-version.js';
-import { RpOnnxError } from '../src/errors.js';
 
 export function register(program: Command): void {
   program
     .command('demo')
     .description('build ResNet-8, train it and a residual-perturbed copy on the embedded Fashion-MNIST subset, audit both with membership-inference attacks, print the comparison')
-    .option('--out-dir <dir>', 'where the models and HTML reports go', 'rp-demo')
+    .option('--out-dir <dir>', 'where the models and HTML reports go (created if missing)', 'rp-demo')
+    .option('--force', 'replace the files of an earlier run in --out-dir')
     .option('--train-examples <n>', 'training examples (members of the audit)', parseIntOption('--train-examples'), 1000)
     .option('--epochs <n>', 'training epochs', parseIntOption('--epochs'), 15)
     .option('--gamma <g>', 'perturbation noise level', parseNumberOption('--gamma'), 1)
@@ -18,13 +18,15 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for initialisation and shuffling', parseIntOption('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
     .option('--json', 'print JSON')
-    .action(action(async (o: { outDir: string; trainExamples: number; epochs: number; gamma: number; strategy: string; seed: number; threads?: number; json?: boolean }) => {
-      if (o.strategy !== 'I' && o.strategy !== 'II') throw new RpOnnxError(`--strategy must be I or II, got '${o.strategy}'`);
+    .action(action(async (o: { outDir: string; force?: boolean; trainExamples: number; epochs: number; gamma: number; strategy: string; seed: number; threads?: number; json?: boolean }) => {
+      if (o.strategy !== 'I' && o.strategy !== 'II') throw new UsageError(`--strategy must be I or II, got '${o.strategy}'`);
       const progress = new ProgressLine(true);
       const r = await runDemo({
         ...o, strategy: o.strategy, toolVersion: toolVersion(),
         onStage: (s) => progress.done(s),
-        onEpoch: (label, epoch, acc, s) => progress.update(epoch / o.epochs, `${label}: epoch ${epoch}/${o.epochs}, test accuracy ${acc === null ? '-' : (100 * acc).toFixed(1)}%, ${s.toFixed(1)} s`),
+        // The bar and its ETA cover the whole demo; each epoch also leaves a line.
+        onProgress: (fraction, what) => progress.update(fraction, `demo ${(100 * fraction).toFixed(0)}%: ${what}`),
+        onEpoch: (label, epoch, acc, s) => progress.done(`${label}: epoch ${epoch}/${o.epochs}, test accuracy ${acc === null ? '-' : (100 * acc).toFixed(1)}%, ${s.toFixed(1)} s`),
       });
       if (o.json) {
         printJson(r);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { action, printJson, parseIntOption } from './common.js';
 import { ProgressLine } from './progress.js';
-import { writeFileAtomic } from '../src/fs-atomic.js';
+import { checkOutputDir, writeFileAtomic } from '../src/fs-atomic.js';
 import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/train/data/index.js';
 import { runResidualPerturbationExperiment, markdownTable, type ExperimentRow } from '../src/experiments/residual-perturbation.js';
 import { toolVersion } from './tool-version.js';
@@ -30,16 +30,21 @@ export function register(program: Command): void {
     .option('--quick', 'a small version (2,000 members, 5 epochs, one gamma per strategy, ensembles of 3, epsilon 3): about 10 minutes on 2 cores')
     .option('--members <n>', 'training examples (the audit\'s members)', parseIntOption('--members'))
     .option('--epochs <n>', 'training epochs per model', parseIntOption('--epochs'))
-    .option('--out-dir <dir>', 'where the markdown table and HTML report go', 'docs')
+    .option('--out-dir <dir>', 'where the markdown table and HTML report go (created if missing; the committed results: --out-dir docs --force)', join('rp-experiments', 'residual-perturbation'))
+    .option('--force', 'replace the table and report of an earlier run in --out-dir')
     .option('--seed <n>', 'seed of initialisation and shuffling', parseIntOption('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
     .option('--json', 'print JSON')
-    .action(action(async (o: { data?: string; quick?: boolean; members?: number; epochs?: number; outDir: string; seed: number; threads?: number; json?: boolean }) => {
+    .action(action(async (o: { data?: string; quick?: boolean; members?: number; epochs?: number; outDir: string; force?: boolean; seed: number; threads?: number; json?: boolean }) => {
+      const q = o.quick === true;
+      const name = q ? 'experiment-residual-perturbation-quick' : 'experiment-residual-perturbation';
+      const files = [`${name}.md`, `${name}.html`];
+      // Before an hour of training, not after it.
+      checkOutputDir(o.outDir, files, { force: o.force === true, flag: '--out-dir' });
       const dir = o.data ?? findFashionMnist() ?? defaultDataDir();
       const train = loadDataDir(dir, { split: 'train' });
       const test = loadDataDir(dir, { split: 'test' });
       if (train.shape.join('x') !== '1x28x28') throw new RpOnnxError(`${dir}: the experiment needs 1x28x28 images (Fashion-MNIST), got ${train.shape.join('x')}`);
-      const q = o.quick === true;
       const progress = new ProgressLine(true);
       const started = Date.now();
       const rows = await runResidualPerturbationExperiment({
@@ -48,11 +53,12 @@ export function register(program: Command): void {
         ensembleGamma: { I: 1, II: 0.5 }, epsilons: q ? [3] : [1, 3, 8], seed: o.seed, threads: o.threads,
         toolVersion: toolVersion(),
         onStage: (s) => progress.done(`training: ${s}`),
+        onProgress: (f) => progress.update(f, `experiment ${(100 * f).toFixed(1)}%`),
         onRow: (r) => progress.done(`  ${r.method}: test ${(100 * r.testAccuracy).toFixed(2)}%, MIA AUC ${r.auc.toFixed(3)}, ${r.trainSeconds.toFixed(0)} s`),
       });
       const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${o.members ? ` --members ${o.members}` : ''}${o.epochs ? ` --epochs ${o.epochs}` : ''}`;
+      checkOutputDir(o.outDir, files, { force: o.force === true, flag: '--out-dir' });
       mkdirSync(o.outDir, { recursive: true });
-      const name = q ? 'experiment-residual-perturbation-quick' : 'experiment-residual-perturbation';
       const minutes = (Date.now() - started) / 60000;
       const md = `# Residual perturbation vs DP-SGD (Fashion-MNIST, ResNet-8)\n\nMade by \`${command}\` (data: ${dir}; ${train.count} training / ${test.count} test images; ${minutes.toFixed(1)} minutes on this machine).\nMembers are the first training examples the models were trained on; non-members as many test examples; the MIA columns are the best of the threshold attacks (loss, confidence, entropy, modified entropy) against the model as deployed (one noisy pass per query). Test accuracy is on the whole test split.\n\n${markdownTable(rows)}\n`;
       writeFileAtomic(join(o.outDir, `${name}.md`), md);

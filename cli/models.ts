@@ -52,7 +52,7 @@ export function register(program: Command): void {
     .action(action((name: string, o: Record<string, unknown>) => {
       const entry = findModel(name);
       const output = o.output as string;
-      checkOutputPath(output, { force: o.force === true });
+      checkOutputPath(output, { force: o.force === true, flag: '-o' });
       const opts: ModelOptions = {
         inChannels: o.inChannels as number | undefined,
         classes: o.classes as number | undefined,

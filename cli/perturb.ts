@@ -1,11 +1,11 @@
 /** `rp-onnx perturb`: residual perturbation, Gaussian noise at every residual block of an ONNX model. */
 import type { Command } from 'commander';
 import { basename, dirname, join } from 'node:path';
-import { action, printJson, parseIntOption } from './common.js';
+import { action, printJson, parseIntOption, UsageError } from './common.js';
 import { toolVersion } from './tool-version.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
-import { RpOnnxError, withFlags } from '../src/errors.js';
+import { withFlags } from '../src/errors.js';
 import { perturbModel, NOISE_SCALES, STRATEGIES, type NoiseScale, type Strategy } from '../src/passes/perturb.js';
 
 /** `model.onnx` -> `model.rp.onnx`, beside the input. */
@@ -21,7 +21,7 @@ function parseGamma(v: string): number[] {
   const parts = v.split(',').map((s) => s.trim());
   const values = parts.map(Number);
   if (parts.some((p) => p === '') || values.some((x) => !Number.isFinite(x) || x < 0)) {
-    throw new RpOnnxError(`--gamma expects a number >= 0 or a comma list of them (one per block), got '${v}'`);
+    throw new UsageError(`--gamma expects a number >= 0 or a comma list of them (one per block), got '${v}'`);
   }
   return values;
 }
@@ -51,10 +51,10 @@ Examples:
 Noise is fresh for every example and run. rp-onnx predict/serve give every session new seeds from the OS;
 plain onnxruntime, without --seed, draws the same noise in every session created in one process.`)
     .action(action((modelPath: string, o: { gamma: number[]; output?: string; strategy: string; scale: string; blocks?: string; seed?: number; force?: boolean; json?: boolean }) => {
-      if (!STRATEGIES.includes(o.strategy as Strategy)) throw new RpOnnxError(`--strategy must be I or II, got '${o.strategy}'`);
-      if (!NOISE_SCALES.includes(o.scale as NoiseScale)) throw new RpOnnxError(`--scale must be absolute or std, got '${o.scale}'`);
+      if (!STRATEGIES.includes(o.strategy as Strategy)) throw new UsageError(`--strategy must be I or II, got '${o.strategy}'`);
+      if (!NOISE_SCALES.includes(o.scale as NoiseScale)) throw new UsageError(`--scale must be absolute or std, got '${o.scale}'`);
       const output = o.output ?? defaultPerturbedPath(modelPath);
-      checkOutputPath(output, { force: o.force === true, inputs: [modelPath] });
+      checkOutputPath(output, { force: o.force === true, inputs: [modelPath], flag: '-o' });
       const blocks = o.blocks?.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
       const input = loadModel(modelPath);
       const { model, blocks: done } = withFlags(PERTURB_FLAGS, () => perturbModel(input, {

@@ -1,7 +1,7 @@
 /** `rp-onnx predict`: accuracy and throughput of a (noisy) model or ensemble, logits averaged over passes. */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { action, printJson, parseIntOption } from './common.js';
+import { action, printJson, parseIntOption, UsageError } from './common.js';
 import { loadModel } from '../src/graph/io.js';
 import { tensorTypeOf, type Model } from '../src/graph/ir.js';
 import { RpOnnxError } from '../src/errors.js';
@@ -46,15 +46,15 @@ export function register(program: Command): void {
       data?: string; split: string; input?: string; samples: number; ensemble?: string; batch: number; limit?: number;
       executionProvider: string; threads?: number; seed?: number; json?: boolean;
     }) => {
-      if ((o.data === undefined) === (o.input === undefined)) throw new RpOnnxError('give exactly one of --data DIR and --input FILE.npy');
+      if ((o.data === undefined) === (o.input === undefined)) throw new UsageError('give exactly one of --data DIR and --input FILE.npy');
       if (!EXECUTION_PROVIDERS.includes(o.executionProvider as ExecutionProvider)) {
-        throw new RpOnnxError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
+        throw new UsageError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
       }
       const paths = [modelPath, ...(o.ensemble?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [])];
       const models = paths.map((p) => loadModel(p));
       let input: PredictInput;
       if (o.data !== undefined) {
-        if (o.split !== 'train' && o.split !== 'test') throw new RpOnnxError(`--split must be train or test, got '${o.split}'`);
+        if (o.split !== 'train' && o.split !== 'test') throw new UsageError(`--split must be train or test, got '${o.split}'`);
         const ds = loadDataDir(o.data, { split: o.split as Split });
         input = { data: ds.images, count: ds.count, shape: ds.shape, labels: ds.labels };
       } else {

@@ -1,9 +1,14 @@
 /** `rp-onnx serve`: HTTP inference server for a (noisy) model, micro-batched, graceful on SIGTERM. */
 import type { Command } from 'commander';
-import { action, parseIntOption } from './common.js';
-import { RpOnnxError } from '../src/errors.js';
+import { action, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { startServer } from '../src/serve/server.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../src/runtime/session.js';
+
+interface ServeCliOptions {
+  port: number; host: string; samples: number; maxBatch: number; maxBodyBytes: number; executionProvider: string; threads?: number;
+  headerTimeout: number; requestTimeout: number; keepAliveTimeout: number; maxConnections: number; drainTimeout: number;
+  exposeMetadata?: string; json?: boolean;
+}
 
 export function register(program: Command): void {
   program
@@ -15,29 +20,54 @@ export function register(program: Command): void {
     .option('--samples <k>', 'stochastic passes averaged per request', parseIntOption('--samples'), 1)
     .option('--max-batch <n>', 'most examples per session run (micro-batching)', parseIntOption('--max-batch'), 64)
     .option('--max-body-bytes <n>', 'largest request body accepted (413 above)', parseIntOption('--max-body-bytes'), 16 * 1024 * 1024)
+    .option('--header-timeout <s>', 'seconds a client has to send its request headers (408 and closed after)', parseNumberOption('--header-timeout'), 30)
+    .option('--request-timeout <s>', 'seconds a client has to send the whole request, body included', parseNumberOption('--request-timeout'), 60)
+    .option('--keep-alive-timeout <s>', 'seconds an idle keep-alive connection stays open', parseNumberOption('--keep-alive-timeout'), 5)
+    .option('--max-connections <n>', 'open connections at most (more are refused)', parseIntOption('--max-connections'), 256)
+    .option('--drain-timeout <s>', 'on SIGTERM/SIGINT: seconds to answer the requests received before connections are cut', parseNumberOption('--drain-timeout'), 10)
+    .option('--expose-metadata <keys>', 'comma list of metadata_props keys GET /v1/model shows (default: none; e.g. rp-onnx.training names the data and accuracy)')
     .option('--execution-provider <ep>', `onnxruntime execution provider: ${EXECUTION_PROVIDERS.join(' | ')}`, 'cpu')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', parseIntOption('--threads'))
+    .option('--json', 'print one JSON line on stdout once listening: url, port, host, model, options')
     .addHelpText('after', `
 Example:
   rp-onnx serve resnet8.rp.onnx --port 8080 --samples 4
-  curl -s localhost:8080/v1/predict -H 'Content-Type: application/json' -d '{"inputs": [...], "shape": [1, 1, 28, 28]}'`)
-    .action(action(async (modelPath: string, o: {
-      port: number; host: string; samples: number; maxBatch: number; maxBodyBytes: number; executionProvider: string; threads?: number;
-    }) => {
+  curl -s localhost:8080/v1/predict -H 'Content-Type: application/json' -d '{"inputs": [...], "shape": [1, 1, 28, 28]}'
+On SIGTERM or SIGINT the server stops accepting connections, answers every request it has received,
+closes the idle connections and exits 0 (a second signal exits at once with 1).`)
+    .action(action(async (modelPath: string, o: ServeCliOptions) => {
       if (!EXECUTION_PROVIDERS.includes(o.executionProvider as ExecutionProvider)) {
-        throw new RpOnnxError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
+        throw new UsageError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
       }
+      const exposeMetadata = o.exposeMetadata?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
       const server = await startServer({
         model: modelPath, port: o.port, host: o.host, samples: o.samples, maxBatch: o.maxBatch, maxBodyBytes: o.maxBodyBytes,
         executionProvider: o.executionProvider as ExecutionProvider, threads: o.threads,
+        headersTimeoutMs: o.headerTimeout * 1000, requestTimeoutMs: o.requestTimeout * 1000, keepAliveTimeoutMs: o.keepAliveTimeout * 1000,
+        maxConnections: o.maxConnections, drainTimeoutMs: o.drainTimeout * 1000, exposeMetadata,
         log: (line) => process.stderr.write(`${line}\n`),
       });
-      process.stdout.write(`listening on ${server.url}\n`);
-      const stop = (signal: string) => {
-        process.stderr.write(`${signal}: finishing in-flight requests\n`);
+      if (o.json) {
+        const { samples, maxBatch, maxBodyBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections, drainTimeoutMs } = server.limits;
+        process.stdout.write(`${JSON.stringify({
+          event: 'listening', url: server.url, host: server.host, port: server.port, model: modelPath, pid: process.pid,
+          options: {
+            samples, maxBatch, maxBodyBytes, maxConnections, executionProvider: o.executionProvider, threads: o.threads ?? null,
+            headerTimeout: headersTimeoutMs / 1000, requestTimeout: requestTimeoutMs / 1000, keepAliveTimeout: keepAliveTimeoutMs / 1000,
+            drainTimeout: drainTimeoutMs / 1000, exposeMetadata,
+          },
+        })}\n`);
+      } else {
+        process.stdout.write(`listening on ${server.url}\n`);
+      }
+      let stopping = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        process.stderr.write(`${signal}: answering the requests received, then exiting\n`);
         server.close().then(() => process.exit(0), () => process.exit(1));
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
     }));
 }

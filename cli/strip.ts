@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print JSON on stdout')
     .action(action((modelPath: string, o: { output: string; force?: boolean; json?: boolean }) => {
-      checkOutputPath(o.output, { force: o.force === true, inputs: [modelPath] });
+      checkOutputPath(o.output, { force: o.force === true, inputs: [modelPath], flag: '-o' });
       const r = stripPerturbation(loadModel(modelPath));
       saveModel(r.model, o.output);
       if (o.json) {

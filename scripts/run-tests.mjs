@@ -1,8 +1,13 @@
 // Runs every test/**/*.test.ts with node's test runner (TypeScript loaded through tsx).
 // Extra arguments are passed on, e.g. `npm test -- --test-name-pattern=conv`.
+// First it makes sure the system packages the suite needs are there (scripts/test-deps.mjs):
+// installed when it can, else it prints the command to run and exits 1.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { ensureTestDeps } from './test-deps.mjs';
+
+if (!ensureTestDeps()) process.exit(1);
 
 function find(dir) {
   const out = [];

@@ -145,7 +145,7 @@ test('predict CLI: --data folder with accuracy, --input .npy with predictions (J
 
     const bad = cli(['--input', join(dir, 'x.npy'), '--data', 'data']);
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^error: give exactly one of --data DIR and --input FILE.npy\n$/);
+    assert.match(bad.stderr, /^error: give exactly one of --data DIR and --input FILE.npy \(see 'rp-onnx predict --help'\)\n$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

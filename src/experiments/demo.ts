@@ -11,13 +11,15 @@ import { buildResNet } from '../../models/index.js';
 import { perturbModel, type Strategy } from '../passes/perturb.js';
 import { fit } from '../train/fit.js';
 import { saveModel } from '../graph/io.js';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { checkOutputDir, writeFileAtomic } from '../fs-atomic.js';
 import { loadDefaultDataset, subset, type Dataset } from '../train/data/index.js';
 import { auditMembership, type AuditReport } from '../privacy/membership-inference.js';
 import { renderAuditHtml } from '../privacy/report-html.js';
 
 export interface DemoOptions {
   outDir: string;
+  /** Replace the files of an earlier run in outDir (default: refuse before any work). */
+  force?: boolean;
   trainExamples: number;
   epochs: number;
   gamma: number;
@@ -27,6 +29,8 @@ export interface DemoOptions {
   toolVersion: string;
   onStage?: (stage: string) => void;
   onEpoch?: (label: string, epoch: number, testAccuracy: number | null, seconds: number) => void;
+  /** Fraction of the whole demo done (training steps of both models, then the two audits). */
+  onProgress?: (fraction: number, what: string) => void;
 }
 
 export interface DemoRow {
@@ -45,6 +49,9 @@ export interface DemoResult {
   seconds: number;
 }
 
+/** What the demo writes into its folder. */
+export const DEMO_FILES = { baseline: 'resnet8.onnx', perturbed: 'resnet8.rp.onnx', report: 'audit-perturbed.html', baselineReport: 'audit-baseline.html' } as const;
+
 function row(model: string, r: AuditReport, trainSeconds: number): DemoRow {
   const best = r.attacks.reduce((a, b) => (b.auc > a.auc ? b : a));
   return {
@@ -56,33 +63,42 @@ function row(model: string, r: AuditReport, trainSeconds: number): DemoRow {
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
+  checkOutputDir(opts.outDir, Object.values(DEMO_FILES), { force: opts.force, flag: '--out-dir' });
   mkdirSync(opts.outDir, { recursive: true });
   const trainAll = loadDefaultDataset('train');
   const test = loadDefaultDataset('test');
   const members: Dataset = subset(trainAll, Array.from({ length: Math.min(opts.trainExamples, trainAll.count) }, (_, i) => i));
   const base = buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 28, norm: 'batch', seed: opts.seed });
   const noisy = perturbModel(base, { gamma: opts.gamma, strategy: opts.strategy, scale: 'absolute', toolVersion: opts.toolVersion }).model;
-  const train = async (label: string, model: typeof base) => {
+  // Work in epoch units: two trainings, then each audit about as long as an epoch.
+  const units = 2 * opts.epochs + 2;
+  const train = async (label: string, model: typeof base, stage: number) => {
     opts.onStage?.(`training ${label} on ${members.count} examples for ${opts.epochs} epochs`);
     return fit(model, members, test, {
       epochs: opts.epochs, batchSize: 64, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 0,
       schedule: 'cosine', seed: opts.seed, threads: opts.threads,
+      onProgress: (p) => opts.onProgress?.((stage * opts.epochs + p.epoch - 1 + p.step / p.stepsInEpoch) / units,
+        `${label}: epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsInEpoch}`),
       onEpoch: (e) => opts.onEpoch?.(label, e.epoch, e.testAccuracy, e.seconds),
     });
   };
-  const plain = await train('baseline ResNet-8', base);
-  const perturbed = await train(`perturbed ResNet-8 (strategy ${opts.strategy}, gamma ${opts.gamma})`, noisy);
+  const plain = await train('baseline ResNet-8', base, 0);
+  const perturbed = await train(`perturbed ResNet-8 (strategy ${opts.strategy}, gamma ${opts.gamma})`, noisy, 1);
   const files = {
-    baseline: join(opts.outDir, 'resnet8.onnx'),
-    perturbed: join(opts.outDir, 'resnet8.rp.onnx'),
-    report: join(opts.outDir, 'audit-perturbed.html'),
-    baselineReport: join(opts.outDir, 'audit-baseline.html'),
+    baseline: join(opts.outDir, DEMO_FILES.baseline),
+    perturbed: join(opts.outDir, DEMO_FILES.perturbed),
+    report: join(opts.outDir, DEMO_FILES.report),
+    baselineReport: join(opts.outDir, DEMO_FILES.baselineReport),
   };
+  // Checked again where it matters: another process may have written there meanwhile.
+  checkOutputDir(opts.outDir, Object.values(DEMO_FILES), { force: opts.force, flag: '--out-dir' });
   saveModel(plain.model, files.baseline);
   saveModel(perturbed.model, files.perturbed);
   opts.onStage?.('auditing both models with membership-inference attacks');
   const audit = (m: typeof base) => auditMembership(m, { members, nonMembers: test, delta: 1e-5, seed: opts.seed, threads: opts.threads });
+  opts.onProgress?.((units - 2) / units, 'auditing the baseline');
   const a = await audit(plain.model);
+  opts.onProgress?.((units - 1) / units, 'auditing the perturbed model');
   const b = await audit(perturbed.model);
   writeFileAtomic(files.baselineReport, renderAuditHtml(a, 'rp-onnx demo: baseline ResNet-8'));
   writeFileAtomic(files.report, renderAuditHtml(b, `rp-onnx demo: perturbed ResNet-8 (gamma ${opts.gamma})`));

@@ -30,6 +30,8 @@ export interface ExperimentOptions {
   toolVersion: string;
   onRow?: (row: ExperimentRow) => void;
   onStage?: (s: string) => void;
+  /** Fraction of all trainings done (one unit per model trained, ensemble members included). */
+  onProgress?: (fraction: number) => void;
 }
 
 export interface ExperimentRow {
@@ -66,8 +68,14 @@ export async function runResidualPerturbationExperiment(o: ExperimentOptions): P
     rows.push(row);
     o.onRow?.(row);
   };
+  // Progress: every model trained is one unit (the audits are short next to training).
+  const units = 1 + o.gammasI.length + o.gammasII.length + (o.ensemble > 1 ? 2 * o.ensemble : 0) + o.epsilons.length;
+  let unitsDone = 0;
+  const within = (p: { epoch: number; step: number; stepsInEpoch: number; epochs: number }) =>
+    o.onProgress?.((unitsDone + (p.epoch - 1 + p.step / p.stepsInEpoch) / p.epochs) / units);
   const trainOne = async (model: Model, seed: number) => {
-    const r = await fit(model, members, undefined, { ...sgd, epochs: o.epochs, seed });
+    const r = await fit(model, members, undefined, { ...sgd, epochs: o.epochs, seed, onProgress: within });
+    o.onProgress?.(++unitsDone / units);
     return { model: r.model, seconds: r.seconds };
   };
   const perturbed = (seed: number, strategy: 'I' | 'II', gamma: number) =>
@@ -98,12 +106,13 @@ export async function runResidualPerturbationExperiment(o: ExperimentOptions): P
   for (const eps of o.epsilons) {
     o.onStage?.(`DP-SGD, epsilon ${eps}`);
     const r = await fitPrivate(base(o.seed, 'group'), members, undefined, {
-      ...sgd, lr: 0.2, weightDecay: 0, batchSize: 256, epochs: o.epochs, seed: o.seed,
+      ...sgd, lr: 0.2, weightDecay: 0, batchSize: 256, epochs: o.epochs, seed: o.seed, onProgress: within,
       dp: {
         maxGradNorm: 1, delta: 1e-5, targetEpsilon: eps, noiseSchedule: 'constant', noiseEndRatio: 0.5, sampling: 'poisson',
         clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: true,
       },
     });
+    o.onProgress?.(++unitsDone / units);
     await measure(`DP-SGD ResNet-8 (GroupNorm), epsilon ${eps}`, [r.model], r.seconds, r.privacy.epsilon);
   }
   return rows;

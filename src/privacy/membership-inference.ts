@@ -95,6 +95,8 @@ export interface AuditOptions {
   /** Examples per onnxruntime run (default 256). */
   batch?: number;
   reference?: ReferenceOptions;
+  /** Fraction of the audit's queries done (the audited model's, then each reference model's). */
+  onProgress?: (fraction: number) => void;
 }
 
 export interface AttackResult extends AttackMetrics {
@@ -208,9 +210,10 @@ function concat(a: Dataset, b: Dataset): Dataset {
   return { ...a, images, labels, count: a.count + b.count, name: `${a.name}+${b.name}` };
 }
 
-async function queryStats(model: Model, ds: Dataset, opts: AuditOptions): Promise<ExampleStats[]> {
+async function queryStats(model: Model, ds: Dataset, opts: AuditOptions, onProgress?: (fraction: number) => void): Promise<ExampleStats[]> {
   const r = await predict([model], { data: ds.images, count: ds.count, shape: ds.shape, labels: ds.labels }, {
     samples: opts.samples ?? 1, batch: opts.batch ?? 256, threads: opts.threads, noiseSeed: opts.noiseSeed, executionProvider: opts.executionProvider,
+    onProgress: onProgress && ((done, total) => onProgress(done / total)),
   });
   if (r.classes < ds.classes) {
     throw new RpOnnxError(`the model outputs ${r.classes} classes but the data has labels up to ${ds.classes - 1}`);
@@ -242,7 +245,10 @@ export async function auditMembership(model: Model, opts: AuditOptions): Promise
   const members = pick(opts.members, n, rng);
   const nonMembers = pick(opts.nonMembers, n, rng);
   const audited = concat(members, nonMembers);
-  const stats = await queryStats(model, audited, opts);
+  // Progress in query units: the audited model, then each reference model (when known).
+  const queries = 1 + (attacks.includes('lira-offline') ? opts.reference!.models?.length ?? opts.reference!.count ?? 4 : 0);
+  const part = (q: number) => opts.onProgress && ((f: number) => opts.onProgress!(Math.min(1, (q + f) / queries)));
+  const stats = await queryStats(model, audited, opts, part(0));
   const m = stats.slice(0, n);
   const o = stats.slice(n);
 
@@ -254,7 +260,7 @@ export async function auditMembership(model: Model, opts: AuditOptions): Promise
     if (attack === 'lira-offline') {
       const refs = await referenceModels(opts.reference!, rng.fork());
       const phis: number[][] = [];
-      for (const r of refs) phis.push((await queryStats(r, audited, opts)).map((e) => e.phi));
+      for (const [q, r] of refs.entries()) phis.push((await queryStats(r, audited, opts, part(1 + q))).map((e) => e.phi));
       const lira = liraOfflineScores(stats.map((e) => e.phi), phis);
       reference = { models: refs.length, variance: lira.variance };
       ms = lira.scores.slice(0, n);

@@ -28,6 +28,8 @@ export interface PredictOptions {
   threads?: number;
   /** Noise seeds: 'secure' (default) or a number for a reproducible run. */
   noiseSeed?: NoiseSeed;
+  /** Called after every run: examples done so far (over all members) and the total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface PredictResult {
@@ -97,7 +99,7 @@ export class LogitsRunner {
    * Logits of `count` examples (one run per chunk of `maxBatch`), summed over `samples` passes
    * into `into` (count x classes) when given; returns the per-example logits and class count.
    */
-  async run(data: Float32Array, count: number, samples: number, maxBatch: number, into?: Float32Array): Promise<{ logits: Float32Array; classes: number }> {
+  async run(data: Float32Array, count: number, samples: number, maxBatch: number, into?: Float32Array, onRows?: (done: number) => void): Promise<{ logits: Float32Array; classes: number }> {
     const per = this.exampleSize;
     const step = this.maxBatch(maxBatch);
     let out = into ?? null;
@@ -125,6 +127,7 @@ export class LogitsRunner {
         const base = start * classes;
         for (let i = 0; i < n * classes; i++) out[base + i]! += logits[i]!;
       }
+      onRows?.(start + n);
     }
     return { logits: out ?? new Float32Array(0), classes };
   }
@@ -164,8 +167,8 @@ export async function predict(models: readonly Model[], input: PredictInput, opt
     const t0 = performance.now();
     let sum: Float32Array | undefined;
     let classes = 0;
-    for (const r of runners) {
-      const res = await r.run(data, count, samples, batch, sum);
+    for (const [m, r] of runners.entries()) {
+      const res = await r.run(data, count, samples, batch, sum, opts.onProgress && ((done) => opts.onProgress!(m * count + done, runners.length * count)));
       sum = res.logits;
       classes = res.classes;
     }

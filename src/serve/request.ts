@@ -37,12 +37,17 @@ function checkShape(value: unknown, where: string): number[] {
   return value as number[];
 }
 
-/** Flattens a rectangular nested array of finite numbers; returns its values and shape. */
-function flatten(value: unknown): { values: number[]; shape: number[] } {
+/**
+ * Flattens a rectangular nested array of finite numbers; returns its values and shape. Nesting
+ * deeper than `maxDepth` is refused before it is walked (a body of 100,000 nested brackets
+ * would otherwise overflow the stack).
+ */
+function flatten(value: unknown, maxDepth: number): { values: number[]; shape: number[] } {
   const values: number[] = [];
   let shape: number[] | null = null;
   const walk = (v: unknown, depth: number, dims: number[]): void => {
     if (Array.isArray(v)) {
+      if (depth >= maxDepth) throw new HttpError(400, `"inputs" is nested ${depth + 1}+ levels deep; the model's examples need at most ${maxDepth} (a batch of ${maxDepth - 1}-dimensional examples)`);
       const here = [...dims, v.length];
       if (v.length === 0) throw new HttpError(400, '"inputs" contains an empty list');
       for (const x of v) walk(x, depth + 1, here);
@@ -73,7 +78,7 @@ export function parseJsonExamples(text: string, example: readonly number[]): Exa
   }
   const { inputs, shape } = body as { inputs?: unknown; shape?: unknown };
   if (inputs === undefined) throw new HttpError(400, 'missing "inputs"');
-  const flat = flatten(inputs);
+  const flat = flatten(inputs, example.length + 1);
   const declared = shape === undefined ? flat.shape : checkShape(shape, '"shape"');
   const total = declared.reduce((a, b) => a * b, 1);
   if (total !== flat.values.length) {

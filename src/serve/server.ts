@@ -5,15 +5,23 @@
  *                      (application/octet-stream, shape in X-Shape or ?shape=)
  *                      -> {"logits": [[...]], "probabilities": [[...]], "classes": [...]}
  *   GET  /healthz      -> {"status": "ok"}
- *   GET  /v1/model     -> inputs, outputs, shapes, perturbation metadata, serving options
+ *   GET  /v1/model     -> inputs, outputs, example shape, perturbation summary, serving options,
+ *                         and only the metadata keys the operator chose to expose
  *
  * Bad requests get a 4xx JSON error and the server keeps serving. Requests are micro-batched
  * (src/serve/batcher.ts) into one session whose noise seeds come fresh from the OS, so a
- * restarted server never repeats its noise. close() stops accepting connections, answers what
- * is in flight, then releases the session.
+ * restarted server never repeats its noise.
+ *
+ * Slow or hostile clients are bounded: headers must arrive within headersTimeoutMs, the whole
+ * request within requestTimeoutMs (408 and the connection closed), an idle keep-alive connection
+ * is closed after keepAliveTimeoutMs, and connections beyond maxConnections are refused.
+ *
+ * close() drains: it stops accepting connections, keeps reading the ones already open, answers
+ * every request received on them (queued micro-batches included), then closes the idle
+ * connections; whatever is still open after drainTimeoutMs is cut.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Model } from '../graph/ir.js';
 import { loadModel } from '../graph/io.js';
 import { RpOnnxError } from '../errors.js';
@@ -41,27 +49,64 @@ export interface ServeOptions {
   threads?: number;
   /** Default 'secure' (fresh OS entropy); a number only for reproducible experiments. */
   noiseSeed?: NoiseSeed;
+  /** Headers must be complete this long after a request starts (default 30 s), else 408. */
+  headersTimeoutMs?: number;
+  /** The whole request, body included, must arrive within this (default 60 s), else 408. */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (default 5 s). */
+  keepAliveTimeoutMs?: number;
+  /** Open connections at most; more are refused (default 256). */
+  maxConnections?: number;
+  /** close() cuts connections still open after this (default 10 s). */
+  drainTimeoutMs?: number;
+  /**
+   * Keys of the model's metadata_props that GET /v1/model shows (default none: the training
+   * record names data paths and accuracies, which clients need not see).
+   */
+  exposeMetadata?: readonly string[];
   /** Where to log one line per event (default: nowhere). */
   log?: (line: string) => void;
+}
+
+/** The limits a server runs with, as resolved from ServeOptions (and printed by serve --json). */
+export interface ServingLimits {
+  samples: number;
+  maxBatch: number;
+  maxBodyBytes: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  drainTimeoutMs: number;
+  exposeMetadata: string[];
 }
 
 export interface RunningServer {
   port: number;
   host: string;
   url: string;
+  limits: ServingLimits;
   /** Requests, examples and session runs so far. */
   stats(): BatcherStats;
-  /** Stops accepting, answers in-flight requests, releases the session. */
+  /** Stops accepting, answers every request received, closes the connections, releases the session. */
   close(): Promise<void>;
 }
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
-/** After close(), connections still open this long are cut. */
-const CLOSE_GRACE_MS = 10_000;
+/**
+ * While draining, the server waits until no request has started for this long before it closes
+ * idle keep-alive connections: bytes of a request already written by a client may still be on
+ * their way through the socket.
+ */
+const DRAIN_QUIET_MS = 50;
 
 function positiveInt(flag: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
   return v;
+}
+function positiveMs(flag: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new RpOnnxError(`${flag} must be a positive number of seconds, got ${v / 1000}`);
+  return Math.max(1, Math.round(v));
 }
 
 function softmaxRows(logits: Float32Array, rows: number, classes: number): number[][] {
@@ -82,13 +127,19 @@ function softmaxRows(logits: Float32Array, rows: number, classes: number): numbe
 }
 
 function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
-  if (res.headersSent) return;
+  if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...extraHeaders });
   res.end(text);
 }
 
-/** Reads the body, refusing more than `limit` bytes with 413. */
+/** A raw response for the socket-level errors node:http reports before any request object exists. */
+function rawReply(status: number, reason: string, error: string): string {
+  const text = JSON.stringify({ error });
+  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`;
+}
+
+/** Reads the body, refusing more than `limit` bytes with 413; rejects if the client goes away. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
@@ -98,39 +149,68 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    let failed = false;
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
     req.on('data', (c: Buffer) => {
-      if (failed) return;
+      if (settled) return;
       size += c.length;
       if (size > limit) {
-        failed = true;
-        reject(new HttpError(413, `the body exceeds the limit of ${limit} bytes (--max-body-bytes)`));
+        fail(new HttpError(413, `the body exceeds the limit of ${limit} bytes (--max-body-bytes)`));
         return;
       }
       chunks.push(c);
     });
     req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks));
     });
-    req.on('error', (e) => {
-      if (!failed) {
-        failed = true;
-        reject(e);
-      }
-    });
+    req.on('error', fail);
+    // A request timeout or a vanished client destroys the socket: 'end' never comes.
+    req.on('close', () => fail(new HttpError(408, 'the connection closed before the body was complete')));
   });
 }
 
+/** The path of a request target; a target that is no URL at all ('http://[') is a 400. */
+function parseTarget(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    throw new HttpError(400, `malformed request target '${String(target).slice(0, 100)}'`);
+  }
+}
+
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
-  const samples = positiveInt('--samples', opts.samples ?? 1);
-  const maxBatch = positiveInt('--max-batch', opts.maxBatch ?? 64);
-  const maxBodyBytes = positiveInt('--max-body-bytes', opts.maxBodyBytes ?? DEFAULT_MAX_BODY);
+  const limits: ServingLimits = {
+    samples: positiveInt('--samples', opts.samples ?? 1),
+    maxBatch: positiveInt('--max-batch', opts.maxBatch ?? 64),
+    maxBodyBytes: positiveInt('--max-body-bytes', opts.maxBodyBytes ?? DEFAULT_MAX_BODY),
+    headersTimeoutMs: positiveMs('--header-timeout', opts.headersTimeoutMs ?? 30_000),
+    requestTimeoutMs: positiveMs('--request-timeout', opts.requestTimeoutMs ?? 60_000),
+    keepAliveTimeoutMs: positiveMs('--keep-alive-timeout', opts.keepAliveTimeoutMs ?? 5_000),
+    maxConnections: positiveInt('--max-connections', opts.maxConnections ?? 256),
+    drainTimeoutMs: positiveMs('--drain-timeout', opts.drainTimeoutMs ?? 10_000),
+    exposeMetadata: [...(opts.exposeMetadata ?? [])],
+  };
+  const { samples, maxBatch, maxBodyBytes } = limits;
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new RpOnnxError(`--header-timeout (${limits.headersTimeoutMs / 1000} s) must not exceed --request-timeout (${limits.requestTimeoutMs / 1000} s)`);
+  }
   const port = opts.port ?? 8080;
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new RpOnnxError(`--port must be an integer in 0..65535, got ${port}`);
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => {});
   const model = typeof opts.model === 'string' ? loadModel(opts.model) : opts.model;
   const source = typeof opts.model === 'string' ? opts.model : 'the model';
+  const metadata = model.metadata();
+  const unknownKeys = limits.exposeMetadata.filter((k) => !metadata.has(k));
+  if (unknownKeys.length > 0) {
+    throw new RpOnnxError(`--expose-metadata: ${source} has no metadata key ${unknownKeys.map((k) => `'${k}'`).join(', ')} (it has: ${[...metadata.keys()].join(', ') || 'none'})`);
+  }
 
   const session = await createSession(model, { executionProvider: opts.executionProvider, threads: opts.threads, noiseSeed: opts.noiseSeed ?? 'secure' });
   const declared = session.inputs[0]?.shape ?? null;
@@ -149,20 +229,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
   const batcher = new MicroBatcher(runner, maxBatch, samples);
   const perturbation = readPerturbation(model);
+  // What any client may see: the interface, the perturbation (clients should know the model is
+  // noisy and how much) and the serving limits; training metadata only where the operator opted in.
   const description = {
     inputs: session.inputs,
     outputs: session.outputs,
     exampleShape: example,
     perturbation: perturbation && {
       strategy: perturbation.strategy, scale: perturbation.scale,
-      blocks: perturbation.blocks.map((b) => ({ add: b.add, gamma: b.gamma, strategy: b.strategy, scale: b.scale, noiseNode: b.noiseNode })),
+      blocks: perturbation.blocks.map((b) => ({ gamma: b.gamma, strategy: b.strategy, scale: b.scale })),
     },
-    metadata: Object.fromEntries(model.metadata()),
+    ...(limits.exposeMetadata.length > 0 ? { metadata: Object.fromEntries(limits.exposeMetadata.map((k) => [k, metadata.get(k)])) } : {}),
     serving: { samples, maxBatch, maxBodyBytes, executionProvider: session.executionProvider, noise: session.seeds.length > 0 ? 'fresh seeds from the OS for this process' : 'none' },
   };
 
   let closing = false;
   let inFlight = 0;
+  let lastRequestAt = 0;
+  /** Requests in progress per connection: while draining, a connection's last one says Connection: close. */
+  const active = new Map<Socket, number>();
+
+  const reply = (req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    // Pipelined requests behind this one were received too: keep the connection for them.
+    if (closing && (active.get(req.socket) ?? 0) <= 1) headers = { ...headers, Connection: 'close' };
+    send(res, status, body, headers);
+  };
 
   async function predictRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
@@ -177,7 +268,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const classes = batcher.classes;
     const rows: number[][] = [];
     for (let r = 0; r < examples.count; r++) rows.push(Array.from(logits.subarray(r * classes, (r + 1) * classes)));
-    send(res, 200, {
+    reply(req, res, 200, {
       logits: rows,
       probabilities: softmaxRows(logits, examples.count, classes),
       classes: Array.from(argmaxRows(logits, examples.count, classes)),
@@ -185,19 +276,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = parseTarget(req.url);
     const route = `${req.method} ${url.pathname}`;
-    // While closing, requests on connections already accepted are still answered, each
-    // connection's last (Connection: close); the listening socket takes no new ones.
-    if (closing) res.setHeader('Connection', 'close');
     switch (url.pathname) {
       case '/healthz':
         if (req.method !== 'GET') throw new HttpError(405, 'use GET /healthz');
-        send(res, closing ? 503 : 200, { status: closing ? 'shutting down' : 'ok', pending: batcher.pending });
+        reply(req, res, closing ? 503 : 200, { status: closing ? 'shutting down' : 'ok', pending: batcher.pending });
         return;
       case '/v1/model':
         if (req.method !== 'GET') throw new HttpError(405, 'use GET /v1/model');
-        send(res, 200, description);
+        reply(req, res, 200, description);
         return;
       case '/v1/predict':
         if (req.method !== 'POST') throw new HttpError(405, 'use POST /v1/predict');
@@ -208,24 +296,50 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // node:http checks the two timeouts on this period (default 30 s, which would let a slow
+    // client hold a connection for up to twice the timeout).
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  }, (req, res) => {
     inFlight++;
+    lastRequestAt = Date.now();
+    const socket = req.socket;
+    active.set(socket, (active.get(socket) ?? 0) + 1);
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      const left = (active.get(socket) ?? 1) - 1;
+      if (left > 0) active.set(socket, left);
+      else active.delete(socket);
+      inFlight--;
+    };
     handle(req, res)
       .catch((e: unknown) => {
         if (e instanceof HttpError) {
-          // A 413 leaves the rest of the body unread: close the connection after answering.
-          send(res, e.status, { error: e.message }, e.status === 413 ? { Connection: 'close' } : {});
+          // A 413 or 408 leaves the rest of the body unread: close the connection after answering.
+          reply(req, res, e.status, { error: e.message }, e.status === 413 || e.status === 408 ? { Connection: 'close' } : {});
         } else {
           log(`error: ${e instanceof Error ? e.message : String(e)}`);
-          send(res, 500, { error: e instanceof Error ? e.message : 'internal error' });
+          reply(req, res, 500, { error: e instanceof Error ? e.message : 'internal error' });
         }
       })
-      .finally(() => {
-        inFlight--;
-      });
+      .finally(finish);
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n{"error":"malformed request"}');
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', () => log(`refused a connection: ${limits.maxConnections} open (--max-connections)`));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, text] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive in time (--header-timeout, --request-timeout)']
+      : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+        : [400, 'Bad Request', 'malformed request'];
+    socket.end(rawReply(status, reason, text));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -246,21 +360,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (closed) return closed;
     closing = true;
     closed = (async () => {
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-      // Answer everything already accepted (a request whose bytes are still arriving gets a
-      // moment to start), then drop the idle keep-alive connections.
-      do {
+      const deadline = Date.now() + limits.drainTimeoutMs;
+      // Stop accepting. node:http's own close() would also drop the idle keep-alive connections
+      // at once, resetting requests that a client has written but this process not yet read.
+      const stopped = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+      const cut = setTimeout(() => {
+        log(`drain timeout: cutting ${active.size} connection(s) with requests still in progress`);
+        server.closeAllConnections();
+      }, limits.drainTimeoutMs);
+      // Answer everything received, queued micro-batches included, until no request has
+      // started for a moment; then close the connections that are idle.
+      while (Date.now() < deadline) {
         await batcher.idle();
-        await new Promise((r) => setTimeout(r, 20));
-      } while (inFlight > 0 || batcher.pending > 0);
+        await new Promise((r) => setTimeout(r, DRAIN_QUIET_MS / 2));
+        if (inFlight === 0 && batcher.pending === 0 && Date.now() - lastRequestAt >= DRAIN_QUIET_MS) break;
+      }
       server.closeIdleConnections();
+      // Connections left (a client still sending headers) end with their timeouts or the cut.
       await stopped;
-      clearTimeout(grace);
+      clearTimeout(cut);
+      // Clears node:http's timeout checker; the listening socket is already closed.
+      server.close();
       await session.release();
       log('server stopped');
     })();
     return closed;
   };
-  return { port: actual, host, url: `http://${shownHost}:${actual}`, stats: () => ({ ...batcher.stats }), close };
+  return { port: actual, host, url: `http://${shownHost}:${actual}`, limits, stats: () => ({ ...batcher.stats }), close };
 }
