@@ -7,11 +7,16 @@
  * - 'group': every BatchNormalization becomes a GroupNorm (per-example statistics), with the BN's
  *   scale and shift as the GroupNorm's affine parameters; this pass.
  * - 'public-batch': normalize with statistics of a small public batch, disjoint from the private
- *   data (costs no privacy); see src/train/dp/public-batch.ts.
+ *   data (costs no privacy); see public-statistics.ts and src/train/dp/dp-sgd.ts (PublicStatistics).
+ * PyTorch's exporter deduplicates equal initializers: a fresh model's BatchNorm scales (all ones)
+ * and shifts (all zeros) then reach every BN but the first through Identity nodes of one shared
+ * initializer. The GroupNorm replacement follows Identity (and Constant) to the values and gives
+ * each GroupNorm parameters of its own, as the PyTorch module had.
  */
-import { Model } from '../graph/ir.js';
+import { Model, type Graph } from '../graph/ir.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { tensorToFloat32, tensorDims } from '../graph/tensor.js';
+import type { TensorProto } from '../graph/onnx.js';
 import { inferShapes } from '../graph/shape-inference.js';
 import { RpOnnxError } from '../errors.js';
 import { emitGroupNorm, groupNormConstants } from './group-norm.js';
@@ -36,9 +41,10 @@ export function batchNormToGroupNorm(model: Model, opts: { groups?: number } = {
     const [x, scale, bias] = bn.inputs as [string, string, string];
     if (bn.outputs.filter(Boolean).length > 1) throw new RpOnnxError(`BatchNormalization node '${bn.name}' is in training form (several outputs); export the model in eval mode`);
     const rank = types.get(x)?.shape?.length ?? g.typeOf(x)?.shape?.length;
-    const s = g.initializers.get(scale);
-    const sh = g.initializers.get(bias);
-    if (!rank || !s || !sh) throw new RpOnnxError(`BatchNormalization node '${bn.name}': the input rank and the scale/bias initializers must be known to replace it by GroupNorm`);
+    const s = constantTensor(g, scale);
+    const sh = constantTensor(g, bias);
+    if (!rank) throw new RpOnnxError(`BatchNormalization node '${bn.name}': the rank of its input '${x}' is unknown (shape inference could not reach it), so it cannot be replaced by GroupNorm`);
+    if (!s || !sh) throw new RpOnnxError(`BatchNormalization node '${bn.name}': its scale '${scale}' or shift '${bias}' is computed in the graph, not a constant, so it cannot be replaced by GroupNorm`);
     const channels = tensorDims(s)[0]!;
     const groups = gcd(channels, opts.groups ?? 8);
     let c = constants.get(groups);
@@ -57,6 +63,20 @@ export function batchNormToGroupNorm(model: Model, opts: { groups?: number } = {
   g.toposort();
   g.removeDeadCode();
   return { model: m, replaced: bns.length };
+}
+
+/** The constant value of `name`: an initializer, or a Constant node's value, through Identity nodes. */
+function constantTensor(g: Graph, name: string): TensorProto | undefined {
+  for (let hops = 0; hops < 64; hops++) {
+    const t = g.initializers.get(name);
+    if (t) return t;
+    const p = g.producer(name);
+    if (!p || !p.isStandard) return undefined;
+    if (p.opType === 'Identity' && p.inputs[0]) name = p.inputs[0];
+    else if (p.opType === 'Constant') return p.getTensor('value');
+    else return undefined;
+  }
+  return undefined;
 }
 
 /** Names of the BatchNormalization running statistics of a model (mean, var pairs). */

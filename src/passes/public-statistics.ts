@@ -11,6 +11,7 @@ import { GraphBuilder } from '../graph/builder.js';
 import { inferShapes } from '../graph/shape-inference.js';
 import { RpOnnxError } from '../errors.js';
 import { paramsAsInputs } from './params-as-inputs.js';
+import { makeBatchDynamic } from './dynamic-batch.js';
 
 export interface PublicStatisticsModel {
   model: Model;
@@ -19,7 +20,11 @@ export interface PublicStatisticsModel {
 }
 
 export function publicStatisticsModel(model: Model, params: readonly string[]): PublicStatisticsModel {
-  const m = paramsAsInputs(model, params);
+  // Exporters fix the batch at the traced size (often 1): the public batch is larger. Before the
+  // parameters become inputs, so only the data input's first axis turns symbolic.
+  const dynamic = model.clone();
+  makeBatchDynamic(dynamic.graph);
+  const m = paramsAsInputs(dynamic, params);
   const g = m.graph;
   const opset = m.opset() || 17;
   const types = inferShapes(g, { opset });
