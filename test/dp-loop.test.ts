@@ -18,7 +18,9 @@ import { loadModel } from '../src/graph/io.js';
 import { tensorToFloat32 } from '../src/graph/tensor.js';
 import { epsilon } from '../src/privacy/rdp.js';
 import { Trainer } from '../src/train/trainer.js';
-import { loadDefaultDataset } from '../src/train/data/index.js';
+import { loadDefaultDataset, subset } from '../src/train/data/index.js';
+import { fit } from '../src/train/fit.js';
+import { PrivateStep } from '../src/train/dp/dp-sgd.js';
 import { defaultDelta } from '../src/train/dp/defaults.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rp-dploop-'));
@@ -227,4 +229,26 @@ test('checkpoints: a file as --checkpoint-dir, a corrupt checkpoint, --resume wi
     oneLine(train([...dp, '--epochs', '2', '--batch', '32', '--checkpoint-dir', used, '--resume', '-o', join(dir, 'n.onnx')]), /checkpoint .*epoch-1\.json is corrupt/);
   }
   assert.ok(!readdirSync(dir).includes('n.onnx'));
+});
+
+test('under DP the one loop evaluates every N steps and stops on a non-finite loss (library)', { timeout: 120_000 }, async () => {
+  const all = loadDefaultDataset('train');
+  const trainSet = subset(all, Array.from({ length: 64 }, (_, i) => i));
+  const testSet = subset(loadDefaultDataset('test'), Array.from({ length: 50 }, (_, i) => i));
+  const dp = {
+    maxGradNorm: 1, delta: 1e-3, noiseMultiplier: 0, noiseSchedule: 'constant' as const, noiseEndRatio: 0.5, sampling: 'poisson' as const,
+    clip: 'constant' as const, clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian' as const, secureRng: false, seed: 4,
+  };
+  const evals: number[] = [];
+  const r = await fit(loadModel(model), trainSet, testSet, {
+    optimizer: 'sgd', batchSize: 16, lr: 0.1, steps: 6, evalEvery: 2, threads: 1,
+    strategy: new PrivateStep({ dp, batchSize: 16, examples: 64 }),
+    onProgress: (p) => { if (p.evaluation) evals.push(p.step); },
+  });
+  assert.equal(r.steps, 6);
+  assert.deepEqual(evals, [2, 4, 2]);
+  await assert.rejects(fit(loadModel(model), trainSet, undefined, {
+    optimizer: 'sgd', batchSize: 16, lr: 1e38, momentum: 0, steps: 8, threads: 1,
+    strategy: new PrivateStep({ dp, batchSize: 16, examples: 64 }),
+  }), /training diverged at step \d+/);
 });
