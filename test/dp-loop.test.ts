@@ -69,6 +69,10 @@ test('DP: 2 epochs + --resume to 4 spend the same epsilon and steps as one 4-epo
   const ref = epsilon([{ sampleRate: 0.25, noiseMultiplier: 1.1, steps: 16 }], 1e-3);
   assert.ok(Math.abs(summary(b).privacy.epsilon! - ref) < 1e-9, `resumed ${summary(b).privacy.epsilon} vs ${ref}`);
   assert.equal(summary(b).privacy.epsilon, summary(c).privacy.epsilon);
+  // Resuming under other accounting settings (another batch size, so another q) is refused.
+  const other = train(['--dp', '--noise-multiplier', '1.1', '--batch', '8', '--epochs', '4', '--checkpoint-dir', ck, '--resume', '-o', join(dir, 'never.onnx')]);
+  assert.notEqual(other.status, 0);
+  assert.match(other.stderr, /^error: checkpoint: the run was accounted with sampleRate 0\.25, this one has 0\.125/);
   assert.ok(summary(a).privacy.epsilon! < ref);
   // The statement names the accountant, sampling, adjacency and the default delta (0.1/N -> 1e-3).
   assert.match(summary(b).privacy.statement, /\(\d+\.\d+, 0\.001\)-DP/);

@@ -81,6 +81,8 @@ export interface PrivateStepOptions {
 interface PrivateStepState {
   ledger: unknown;
   clipNorm: number;
+  /** What the ledger's history means: a resume under other settings would misaccount it. */
+  accounting: { sampling: string; sampleRate: number; delta: number; noise: string; secureRng: boolean };
 }
 
 export function validateDpOptions(dp: DpOptions): void {
@@ -212,13 +214,24 @@ export class PrivateStep implements StepStrategy {
     return { epsilon: this.epsilon(), sigma: this.lastSigma, clipNorm: this.clipNorm };
   }
 
+  private accounting(): PrivateStepState['accounting'] {
+    const dp = this.o.dp;
+    return { sampling: dp.sampling, sampleRate: this.sampleRate, delta: dp.delta, noise: dp.noise, secureRng: dp.secureRng };
+  }
+
   state(): PrivateStepState {
-    return { ledger: this.ledger.state(), clipNorm: this.clipNorm };
+    return { ledger: this.ledger.state(), clipNorm: this.clipNorm, accounting: this.accounting() };
   }
 
   load(state: unknown): void {
     const s = state as PrivateStepState | null;
-    if (!s || typeof s !== 'object' || !(s.clipNorm > 0)) throw new RpOnnxError('checkpoint: the DP-SGD state is missing or corrupt');
+    if (!s || typeof s !== 'object' || !(s.clipNorm > 0) || !s.accounting) throw new RpOnnxError('checkpoint: the DP-SGD state is missing or corrupt');
+    const now = this.accounting();
+    for (const k of Object.keys(now) as (keyof typeof now)[]) {
+      if (s.accounting[k] !== now[k]) {
+        throw new RpOnnxError(`checkpoint: the run was accounted with ${k} ${String(s.accounting[k])}, this one has ${String(now[k])}: resume with the same DP settings (batchSize, sampling, delta, noise)`);
+      }
+    }
     this.ledger = RunLedger.restore(this.ledgerSettings(), s.ledger);
     this.clipNorm = s.clipNorm;
     if (this.clipper) this.clipper.bound = s.clipNorm;
