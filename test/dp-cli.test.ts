@@ -5,10 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
+import { writeNpy } from './helpers/npy.js';
 import { loadModel } from '../src/graph/io.js';
 import { tensorToFloat32 } from '../src/graph/tensor.js';
 import { Trainer } from '../src/train/trainer.js';
@@ -22,6 +23,14 @@ const model = join(dir, 'r8.onnx');
 const oneStep = (out: string, sigma: number, extra: string[] = []) => runCli(['train', model, '--dp', '--steps', '1', '--lr', '1', '--optimizer', 'sgd', '--momentum', '0',
   '--weight-decay', '0', '--no-shuffle', '--sampling', 'shuffle', '--noise-multiplier', String(sigma), '--max-grad-norm', String(C),
   '--batch', String(B), '--schedule', 'constant', '--limit', '64', '-o', out, '--json', ...extra]);
+
+/** The first n test images of the embedded data as an NPY train split (public: disjoint from the training split). */
+function writePublicData(path: string, n: number): void {
+  mkdirSync(path, { recursive: true });
+  const ds = loadDefaultDataset('test');
+  writeNpy(join(path, 'x_train.npy'), '<f4', [n, 1, 28, 28], ds.images.slice(0, n * 784));
+  writeNpy(join(path, 'y_train.npy'), '<i8', [n], BigInt64Array.from(ds.labels.slice(0, n), (l) => BigInt(l)));
+}
 
 function weights(path: string): Map<string, Float32Array> {
   const m = loadModel(path);
@@ -82,11 +91,13 @@ test('DP noise in the update has standard deviation sigma * C / B; epsilon is re
   // 78k coordinates: the sample std is within 1% of the true one with overwhelming probability.
   assert.ok(Math.abs(std - expected) < 0.01 * expected, `std ${std} vs sigma*C/B ${expected}`);
   // Shuffle sampling, one step of one epoch: one unamplified Gaussian mechanism at sigma 2.
-  const eps = epsilon([{ sampleRate: 1, noiseMultiplier: 2, steps: 1 }], 1e-2);
+  // N = 64: the default delta is the largest power of ten <= 0.1/N.
+  const eps = epsilon([{ sampleRate: 1, noiseMultiplier: 2, steps: 1 }], 1e-3);
   assert.ok(Math.abs(summary.privacy.epsilon - eps) < 1e-9, `epsilon ${summary.privacy.epsilon} vs ${eps}`);
-  const meta = JSON.parse(loadModel(out).getMetadata('rp-onnx.privacy')!) as { epsilon: number; secureRng: boolean; sampling: string };
+  const meta = JSON.parse(loadModel(out).getMetadata('rp-onnx.privacy')!) as { epsilon: number; noise: { source: string }; sampling: string; delta: number };
   assert.equal(meta.epsilon, summary.privacy.epsilon);
-  assert.equal(meta.secureRng, true);
+  assert.equal(meta.delta, 1e-3);
+  assert.equal(meta.noise.source, 'secure');
   assert.equal(meta.sampling, 'shuffle');
 });
 
@@ -99,8 +110,18 @@ test('DP refuses BatchNorm without a fix, and non-Gaussian noise claims no epsil
   const pb = runCli(['train', bn, '--dp', '--norm-fix', 'public-batch', '--noise-multiplier', '1', '--steps', '2', '--batch', '16', '--limit', '64', '-o', join(dir, 'p.onnx'), '--json']);
   assert.notEqual(pb.status, 0);
   assert.match(pb.stderr, /^error: --norm-fix public-batch needs --public-data/);
-  const pub = runCli(['train', bn, '--dp', '--norm-fix', 'public-batch', '--public-data', 'data/fashion-mnist-small', '--noise-multiplier', '1', '--steps', '2', '--batch', '16', '--limit', '64', '-o', join(dir, 'p.onnx'), '--json']);
+  // The private set's own folder is not public data: its examples overlap the private ones.
+  const overlap = runCli(['train', bn, '--dp', '--norm-fix', 'public-batch', '--public-data', 'data/fashion-mnist-small', '--noise-multiplier', '1', '--steps', '2', '--batch', '16', '--limit', '64', '-o', join(dir, 'p.onnx'), '--json']);
+  assert.notEqual(overlap.status, 0);
+  assert.match(overlap.stderr, /^error: public data .* shares 64 of its 4000 examples with the private training data/);
+  // Disjoint public data: the test split's first 256 images, stored as a train split.
+  const publicDir = join(dir, 'public');
+  writePublicData(publicDir, 256);
+  const pub = runCli(['train', bn, '--dp', '--norm-fix', 'public-batch', '--public-data', publicDir, '--noise-multiplier', '1', '--steps', '2', '--batch', '16', '--limit', '64', '-o', join(dir, 'p.onnx'), '--json']);
   assert.equal(pub.status, 0, pub.stderr);
+  const digest = (JSON.parse(loadModel(join(dir, 'p.onnx')).getMetadata('rp-onnx.privacy')!) as { publicData: { digest: string; examples: number } }).publicData;
+  assert.match(digest.digest, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(digest.examples, 256);
   // The exported running statistics are public-batch statistics, not the initial 0 / 1.
   const stats = [...loadModel(join(dir, 'p.onnx')).graph.initializers].filter(([k]) => /running_mean$/.test(k));
   assert.ok(stats.length > 0 && stats.some(([, t]) => tensorToFloat32(t).some((v) => v !== 0)));

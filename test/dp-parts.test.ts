@@ -13,7 +13,6 @@ import { Random } from '../src/random.js';
 import { batchNormToGroupNorm } from '../src/passes/norm-fix.js';
 import { buildResNet } from '../models/index.js';
 import { evaluate, f64 } from '../src/reference/interpreter.js';
-import { defaultDelta } from '../cli/train-dp.js';
 
 const sched = (name: NoiseSchedule['name'], start = 2, end = 0.5, period = 10, totalSteps = 101): NoiseSchedule => ({ name, start, end, period, totalSteps });
 
@@ -117,12 +116,6 @@ test('top-k encoding keeps exactly the k largest magnitudes; denoising zeroes sm
   const s = Float32Array.from([0.5, -3, 1.9, 2.1, -0.1]);
   assert.equal(denoise(s, 1, 2), 3);
   assert.deepEqual([...s], [0, -3, 0, 2.1, 0].map((x) => Math.fround(x)));
-});
-
-test('default delta is the largest power of ten not above 1/N', () => {
-  assert.equal(defaultDelta(60000), 1e-5);
-  assert.equal(defaultDelta(4000), 1e-4);
-  assert.equal(defaultDelta(100000), 1e-5);
 });
 
 test('BatchNorm -> GroupNorm replacement computes GroupNormalization (reference op, opset 21)', () => {

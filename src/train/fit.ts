@@ -1,20 +1,19 @@
 /**
- * The training loop around a Trainer: epochs or a step budget, shuffling, the learning-rate
- * schedule, evaluation on the test split, per-epoch atomic checkpoints and resume, progress
- * reporting and clean interruption (Ctrl-C stops after the current step; nothing partial is
- * written).
+ * The one training loop, around a Trainer and a step strategy (step-strategy.ts: the plain step,
+ * or DP-SGD's private step): epochs or a step budget, the sampler's batches, the learning-rate
+ * schedule, evaluation on the test split, the non-finite-loss check, per-epoch atomic
+ * checkpoints and resume (the strategy's state included: DP-SGD's ledger and clipping bound),
+ * progress reporting and clean interruption (Ctrl-C stops after the current step; nothing
+ * partial is written).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Model } from '../graph/ir.js';
-import { loadModel, saveModel } from '../graph/io.js';
-import { tensorToFloat32 } from '../graph/tensor.js';
-import { writeFileAtomic } from '../fs-atomic.js';
-import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
-import { Trainer, countCorrect, type TrainerOptions, type GradientTransform } from './trainer.js';
+import { Trainer, countCorrect, type TrainerOptions } from './trainer.js';
 import { learningRate } from './schedules.js';
-import { batches, type Dataset } from './data/index.js';
+import { batches, gatherBatch, type Dataset } from './data/index.js';
+import { plainStep, type StepNotes, type StepStrategy } from './step-strategy.js';
+import { ExamplesUsed } from './examples-used.js';
+import { loadLatestCheckpoint, prepareCheckpointDir, saveCheckpoint } from './checkpoint.js';
 
 export interface FitOptions extends TrainerOptions {
   epochs?: number;
@@ -28,43 +27,60 @@ export interface FitOptions extends TrainerOptions {
   evalEvery?: number;
   checkpointDir?: string;
   resume?: boolean;
+  /** Replace the checkpoints of another run found in checkpointDir (otherwise an error). */
+  overwriteCheckpoints?: boolean;
   /** Stop early (Ctrl-C): the loop ends after the current step. */
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   onEpoch?: (e: EpochReport) => void;
-  /** A hook that turns the batch gradient into the update's gradient (DP-SGD). */
-  gradientTransform?: GradientTransform;
+  /** The step: plain (default) or DP-SGD's private step (dp/dp-sgd.ts). */
+  strategy?: StepStrategy;
 }
 
-export interface Progress {
+export interface Progress extends StepNotes {
   epoch: number;
   epochs: number;
   step: number;
   stepsInEpoch: number;
   totalSteps: number;
+  /** Mean loss and accuracy of the epoch's batches so far (the training data: not private). */
   loss: number;
   accuracy: number;
+  /** Examples in this step's batch (Poisson batches vary and may be empty). */
+  batchSize: number;
   examplesPerSecond: number;
   lr: number;
+  /** Set on the progress of an --eval-every evaluation: loss and accuracy are the test split's. */
+  evaluation?: boolean;
 }
 
 export interface EpochReport {
   epoch: number;
+  /** On the training data, without noise: under DP-SGD not covered by the privacy statement. */
   trainLoss: number;
   trainAccuracy: number;
   testAccuracy: number | null;
   testLoss: number | null;
   seconds: number;
   examplesPerSecond: number;
+  /** DP-SGD: epsilon spent after this epoch (null: not accounted). */
+  epsilon?: number | null;
 }
 
 export interface FitResult {
   model: Model;
   epochs: EpochReport[];
   steps: number;
+  /** Steps per epoch of the sampler (Poisson: 1/q). */
+  stepsPerEpoch: number;
   seconds: number;
   interrupted: boolean;
+  /** The strategy refused the next step (DP-SGD: it would exceed the target epsilon). */
+  stoppedByBudget: boolean;
   finalTestAccuracy: number | null;
+  examplesUsed: ExamplesUsed;
+  /** Steps whose batch was empty (Poisson sampling). */
+  emptySteps: number;
 }
 
 /** Accuracy and mean cross-entropy of the trainer's current parameters on a dataset. */
@@ -92,115 +108,114 @@ export function crossEntropySum(logits: Float32Array, labels: Int32Array, n: num
   return s;
 }
 
-interface Checkpoint {
-  epoch: number;
-  step: number;
-  optimizer: { step: number; buffers: Record<string, number[][]> };
-  epochs: EpochReport[];
+/** Steps per epoch, epochs and total steps of a run (the loop and its planners agree on them). */
+export function runLength(stepsPerEpoch: number, o: { epochs?: number; steps?: number }): { epochs: number; totalSteps: number } {
+  if (o.steps !== undefined && !(Number.isInteger(o.steps) && o.steps >= 1)) throw new RpOnnxError(`steps must be a positive integer, got ${o.steps}`);
+  if (o.epochs !== undefined && !(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new RpOnnxError(`epochs must be a positive integer, got ${o.epochs}`);
+  const epochs = o.steps !== undefined ? Math.ceil(o.steps / stepsPerEpoch) : (o.epochs ?? 1);
+  return { epochs, totalSteps: o.steps ?? epochs * stepsPerEpoch };
 }
 
 export async function fit(model: Model, train: Dataset, test: Dataset | undefined, opts: FitOptions): Promise<FitResult> {
-  if (!(opts.batchSize > 0)) throw new RpOnnxError('--batch must be a positive integer');
-  const stepsPerEpoch = Math.ceil(train.count / opts.batchSize);
-  const epochs = opts.steps !== undefined ? Math.ceil(opts.steps / stepsPerEpoch) : (opts.epochs ?? 1);
-  const totalSteps = opts.steps ?? epochs * stepsPerEpoch;
-  const trainer = await Trainer.create(model, opts);
+  if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) throw new RpOnnxError(`batchSize must be a positive integer, got ${opts.batchSize}`);
+  if (opts.resume && !opts.checkpointDir) throw new RpOnnxError('resume needs a checkpoint directory');
+  const strategy = opts.strategy ?? plainStep(opts);
+  const sampler = strategy.sampler(train);
+  const stepsPerEpoch = sampler.stepsPerEpoch;
+  const { epochs, totalSteps } = runLength(stepsPerEpoch, opts);
+  if (opts.checkpointDir) prepareCheckpointDir(opts.checkpointDir, { resume: opts.resume === true, force: opts.overwriteCheckpoints === true });
+  const trainer = await Trainer.create(model, { ...opts, ...strategy.trainerOptions() });
   const started = Date.now();
   const reports: EpochReport[] = [];
+  let used = new ExamplesUsed(train.count);
   let startEpoch = 0;
-  if (opts.resume && opts.checkpointDir) {
-    const ck = loadLatestCheckpoint(opts.checkpointDir, trainer);
-    if (ck) {
+  let interrupted = false;
+  let stoppedByBudget = false;
+  let emptySteps = 0;
+  try {
+    if (opts.resume && opts.checkpointDir) {
+      const ck = loadLatestCheckpoint(opts.checkpointDir, trainer, { strategy: strategy.name, examples: train.count });
       startEpoch = ck.epoch;
       reports.push(...ck.epochs);
+      used = ExamplesUsed.fromBase64(train.count, ck.examplesUsed);
+      strategy.load(ck.strategy.state);
     }
-  }
-  let interrupted = false;
-  try {
-    for (let epoch = startEpoch; epoch < epochs && trainer.stepCount < totalSteps; epoch++) {
+    await strategy.start({ trainer, totalSteps, stepsPerEpoch });
+    outer: for (let epoch = startEpoch; epoch < epochs && trainer.stepCount < totalSteps; epoch++) {
       const epochStart = Date.now();
-      // Each epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
-      const rng = new Random((opts.seed ?? 0) * 1_000_003 + epoch);
+      const batchOf = sampler.epoch(epoch);
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
-      let stepInEpoch = 0;
-      for (const b of batches(train, opts.batchSize, { shuffle: opts.shuffle ?? true, rng })) {
-        if (trainer.stepCount >= totalSteps) break;
+      const inEpoch = Math.min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch);
+      for (let s = 0; s < stepsPerEpoch && trainer.stepCount < totalSteps; s++) {
         if (opts.signal?.aborted) {
           interrupted = true;
-          break;
+          break outer;
         }
-        const lr = learningRate(opts.schedule ?? 'constant', opts.lr, trainer.stepCount, totalSteps);
-        const r = await trainer.step(b.images, b.labels, b.size, lr, opts.gradientTransform);
-        if (!Number.isFinite(r.loss)) {
-          throw new RpOnnxError(`training diverged at step ${trainer.stepCount} (loss ${r.loss}): lower --lr`, { exitCode: 1 });
+        const t = trainer.stepCount;
+        if (!strategy.allows(t)) {
+          stoppedByBudget = true;
+          break outer;
         }
-        lossSum += r.loss * r.size;
-        correct += r.correct;
-        seen += r.size;
-        stepInEpoch++;
+        const indices = batchOf(s, t);
+        const b = gatherBatch(train, indices);
+        used.mark(indices);
+        const lr = learningRate(opts.schedule ?? 'constant', opts.lr, t, totalSteps);
+        const r = await strategy.step(trainer, b, lr, t);
+        if (r.size > 0) {
+          if (!Number.isFinite(r.loss)) {
+            throw new RpOnnxError(`training diverged at step ${trainer.stepCount} (loss ${r.loss}): lower the learning rate`, { exitCode: 1 });
+          }
+          lossSum += r.loss * r.size;
+          correct += r.correct;
+          seen += r.size;
+        } else emptySteps++;
         opts.onProgress?.({
-          epoch: epoch + 1, epochs, step: stepInEpoch, stepsInEpoch: Math.min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch),
-          totalSteps, loss: lossSum / seen, accuracy: correct / seen,
-          examplesPerSecond: seen / Math.max(1e-3, (Date.now() - epochStart) / 1000), lr,
+          epoch: epoch + 1, epochs, step: s + 1, stepsInEpoch: inEpoch, totalSteps,
+          loss: lossSum / Math.max(1, seen), accuracy: correct / Math.max(1, seen), batchSize: r.size,
+          examplesPerSecond: seen / Math.max(1e-3, (Date.now() - epochStart) / 1000), lr, ...strategy.notes(),
         });
         if (opts.evalEvery && test && trainer.stepCount % opts.evalEvery === 0) {
           const e = await evaluate(trainer, test);
-          opts.onProgress?.({ epoch: epoch + 1, epochs, step: stepInEpoch, stepsInEpoch: stepsPerEpoch, totalSteps, loss: e.loss, accuracy: e.accuracy, examplesPerSecond: 0, lr });
+          opts.onProgress?.({
+            epoch: epoch + 1, epochs, step: s + 1, stepsInEpoch: inEpoch, totalSteps, loss: e.loss, accuracy: e.accuracy,
+            batchSize: 0, examplesPerSecond: 0, lr, evaluation: true, ...strategy.notes(),
+          });
         }
       }
-      if (interrupted) break;
+      strategy.endEpoch();
       const seconds = (Date.now() - epochStart) / 1000;
       const e = test ? await evaluate(trainer, test) : null;
+      const notes = strategy.notes();
       const report: EpochReport = {
         epoch: epoch + 1, trainLoss: lossSum / Math.max(1, seen), trainAccuracy: correct / Math.max(1, seen),
         testAccuracy: e?.accuracy ?? null, testLoss: e?.loss ?? null, seconds, examplesPerSecond: seen / Math.max(1e-3, seconds),
+        ...(notes.epsilon !== undefined ? { epsilon: notes.epsilon } : {}),
       };
       reports.push(report);
       opts.onEpoch?.(report);
-      if (opts.checkpointDir) saveCheckpoint(opts.checkpointDir, trainer, epoch + 1, reports);
+      if (opts.checkpointDir) {
+        saveCheckpoint(opts.checkpointDir, trainer, {
+          epoch: epoch + 1, epochs: reports, strategy: { name: strategy.name, state: strategy.state() },
+          examplesUsed: used.toBase64(), examples: train.count,
+        });
+      }
     }
+    await strategy.finish();
     return {
       model: trainer.exportModel(),
       epochs: reports,
       steps: trainer.stepCount,
+      stepsPerEpoch,
       seconds: (Date.now() - started) / 1000,
       interrupted,
+      stoppedByBudget,
       finalTestAccuracy: reports.at(-1)?.testAccuracy ?? null,
+      examplesUsed: used,
+      emptySteps,
     };
   } finally {
     await trainer.release();
   }
-}
-
-function saveCheckpoint(dir: string, trainer: Trainer, epoch: number, epochs: EpochReport[]): void {
-  mkdirSync(dir, { recursive: true });
-  const st = trainer.optimizer.state();
-  const ck: Checkpoint = {
-    epoch, step: trainer.stepCount, epochs,
-    optimizer: { step: st.step, buffers: Object.fromEntries(Object.entries(st.buffers).map(([k, v]) => [k, v.map((a) => Array.from(a))])) },
-  };
-  // The model first, then the state that names it: a crash between the two leaves the previous
-  // checkpoint's state, which still points at its own complete model file.
-  saveModel(trainer.exportModel(), join(dir, `epoch-${epoch}.onnx`));
-  writeFileAtomic(join(dir, `epoch-${epoch}.json`), JSON.stringify(ck));
-}
-
-function loadLatestCheckpoint(dir: string, trainer: Trainer): Checkpoint | undefined {
-  if (!existsSync(dir)) return undefined;
-  const epochs = readdirSync(dir).map((f) => /^epoch-(\d+)\.json$/.exec(f)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => b - a);
-  if (epochs.length === 0) return undefined;
-  const e = epochs[0]!;
-  const ck = JSON.parse(readFileSync(join(dir, `epoch-${e}.json`), 'utf8')) as Checkpoint;
-  const m = loadModel(join(dir, `epoch-${e}.onnx`));
-  for (const name of [...trainer.params.keys(), ...trainer.state.keys()]) {
-    const t = m.graph.initializers.get(name);
-    if (!t) throw new RpOnnxError(`checkpoint ${dir}/epoch-${e}.onnx lacks parameter '${name}': it belongs to another model`);
-    const target = trainer.params.get(name) ?? trainer.state.get(name)!;
-    target.set(tensorToFloat32(t));
-  }
-  trainer.optimizer.loadState({ step: ck.optimizer.step, buffers: Object.fromEntries(Object.entries(ck.optimizer.buffers).map(([k, v]) => [k, v.map((a) => Float32Array.from(a))])) });
-  trainer.stepCount = ck.step;
-  return ck;
 }
