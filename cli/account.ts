@@ -36,6 +36,7 @@ Examples:
       const seg = [{ sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier!, steps }];
       const { epsilon: eps, order } = rdpToDp(composeRdp(seg), o.delta);
       if (o.json) printJson({ epsilon: eps, order, noiseMultiplier: o.noiseMultiplier, sampleRate: o.sampleRate, steps, delta: o.delta, accountant: 'rdp' });
+      else if (order === null) process.stdout.write(`epsilon Infinity at delta ${o.delta}: no RDP order bounds it (sigma ${o.noiseMultiplier}${o.noiseMultiplier === 0 ? ': no noise, no privacy' : ''}; q ${o.sampleRate}, ${steps} steps)\n`);
       else process.stdout.write(`epsilon ${eps.toFixed(4)} at delta ${o.delta} (best RDP order ${order}; sigma ${o.noiseMultiplier}, q ${o.sampleRate}, ${steps} steps)\n`);
     }));
 }
