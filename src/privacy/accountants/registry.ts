@@ -5,15 +5,17 @@
 import { RpOnnxError } from '../../errors.js';
 import type { Accountant, AccountantState } from './accountant.js';
 import { RdpAccountant } from './rdp.js';
+import { PrvAccountant } from './prv.js';
 
-export type AccountantName = 'rdp';
+export type AccountantName = 'prv' | 'rdp';
 
 const FACTORIES: ReadonlyMap<AccountantName, () => Accountant> = new Map<AccountantName, () => Accountant>([
+  ['prv', () => new PrvAccountant()],
   ['rdp', () => new RdpAccountant()],
 ]);
 
 export const ACCOUNTANT_NAMES: readonly AccountantName[] = [...FACTORIES.keys()];
-export const DEFAULT_ACCOUNTANT: AccountantName = 'rdp';
+export const DEFAULT_ACCOUNTANT: AccountantName = 'prv';
 
 export function createAccountant(name: string = DEFAULT_ACCOUNTANT): Accountant {
   const f = FACTORIES.get(name as AccountantName);
