@@ -39,7 +39,7 @@ test('schedule segments compose to the same epsilon as step-by-step accounting',
   const s = sched('staircase', 1.5, 0.8, 25, 200);
   const segs = scheduleSegments(s, 0.02);
   assert.equal(segs.reduce((a, g) => a + g.steps, 0), 200);
-  const ledger = new PrivacyLedger('poisson', 0.02, 1e-5);
+  const ledger = new PrivacyLedger({ accountant: 'rdp', sampling: 'poisson', sampleRate: 0.02, delta: 1e-5 });
   for (let t = 0; t < 200; t++) ledger.record(noiseAt(s, t));
   assert.ok(Math.abs(ledger.epsilon() - epsilon(segs, 1e-5)) < 1e-9);
   // One more step at sigma 0.8 is what epsilon(nextSigma) predicts.
@@ -48,13 +48,13 @@ test('schedule segments compose to the same epsilon as step-by-step accounting',
   assert.ok(Math.abs(ledger.epsilon() - predicted) < 1e-12);
 });
 
-test('shuffle accounting: one unamplified Gaussian mechanism per epoch at its smallest sigma', () => {
-  const ledger = new PrivacyLedger('shuffle', 0.1, 1e-5);
+test('shuffle accounting: one unamplified Gaussian mechanism per epoch at its smallest sigma, halved (replace-one, sensitivity 2C)', () => {
+  const ledger = new PrivacyLedger({ accountant: 'rdp', sampling: 'shuffle', sampleRate: 0.1, delta: 1e-5 });
   for (let e = 0; e < 3; e++) {
     for (let t = 0; t < 10; t++) ledger.record(t === 4 ? 1.5 : 2);
     ledger.endEpoch();
   }
-  assert.ok(Math.abs(ledger.epsilon() - epsilon([{ sampleRate: 1, noiseMultiplier: 1.5, steps: 3 }], 1e-5)) < 1e-9);
+  assert.ok(Math.abs(ledger.epsilon() - epsilon([{ sampleRate: 1, noiseMultiplier: 0.75, steps: 3 }], 1e-5)) < 1e-9);
 });
 
 test('calibration to a target epsilon: constant and scheduled noise end at or just below the target', () => {

@@ -36,6 +36,8 @@ export interface Accountant {
   step(release: GaussianRelease, count?: number): void;
   /** Epsilon spent by the releases so far at `delta`: an upper bound (Infinity when unbounded). */
   epsilon(delta: number): number;
+  /** Epsilon after one more release, without recording it (budget checks before a step). */
+  epsilonAfter(release: GaussianRelease, delta: number): number;
   /** Total number of releases recorded. */
   readonly steps: number;
   readonly history: readonly HistorySegment[];
@@ -84,6 +86,30 @@ export abstract class HistoryAccountant implements Accountant {
   }
 
   abstract epsilon(delta: number): number;
+
+  epsilonAfter(release: GaussianRelease, delta: number): number {
+    this.step(release);
+    try {
+      return this.epsilon(delta);
+    } finally {
+      this.unstep(release);
+    }
+  }
+
+  /** Takes back one release recorded by step(). */
+  private unstep(release: GaussianRelease): void {
+    const key = `${release.noiseMultiplier}:${release.sampleRate}`;
+    const k = this.index.get(key)!;
+    const seg = this.segments[k]!;
+    seg.count--;
+    this.steps--;
+    if (seg.count === 0) {
+      this.segments.splice(k, 1);
+      this.index.clear();
+      this.segments.forEach((s, i) => this.index.set(`${s.noiseMultiplier}:${s.sampleRate}`, i));
+    }
+    this.changed();
+  }
 
   state(): AccountantState {
     return { accountant: this.name, history: this.segments.map((s) => ({ ...s })) };

@@ -29,6 +29,8 @@ import * as ort from 'onnxruntime-node';
 
 export interface DpOptions {
   maxGradNorm: number;
+  /** Accountant by registry name (default 'prv'). */
+  accountant?: 'prv' | 'rdp';
   delta: number;
   /** Noise multiplier at the start of training (or calibrated from targetEpsilon). */
   noiseMultiplier?: number;
@@ -115,7 +117,7 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
     ? new AdaptiveClipper({ initial: dp.maxGradNorm, targetQuantile: dp.clipQuantile, learningRate: dp.clipLearningRate, countNoise })
     : undefined;
   const accountable = dp.noise === 'gaussian';
-  const ledger = new PrivacyLedger(dp.sampling, q, dp.delta);
+  const ledger = new PrivacyLedger({ accountant: dp.accountant ?? 'prv', sampling: dp.sampling, sampleRate: q, delta: dp.delta });
   const budget = dp.targetEpsilon;
   const mode = dp.encodeTopK !== undefined ? 'per-example' : 'clip';
   const trainer = await Trainer.create(model, { ...opts, dp: { mode } });
