@@ -89,6 +89,35 @@ test('adaptive clipping: the composed noise multiplier and the geometric update'
   assert.ok(Math.abs(d.bound - 1.0) < 0.02, `bound ${d.bound}`);
 });
 
+test('adaptive clipping is accounted at its true cost: the joint (gradient sum, count) release, computed directly (B 20, sigma 0.8, q 0.02, 500 steps)', () => {
+  // The released count statistic, read back from the bound update with (almost) no noise.
+  const eta = 0.2;
+  const released = (norms: number[], expected: number) => {
+    const c = new AdaptiveClipper({ initial: 1, targetQuantile: 0.5, learningRate: eta, countNoise: 1e-12 });
+    c.update(norms, expected, new Random(1));
+    return (0.5 - Math.log(c.bound) / eta) * expected; // noisy fraction * expected batch
+  };
+  const batch = Array.from({ length: 20 }, (_, i) => 0.2 + i * 0.1);
+  const base = released(batch, 20);
+  // Add/remove one example, below or above the bound: the largest change is the sensitivity.
+  const sensitivity = Math.max(
+    Math.abs(released([...batch, 0.1], 20) - base),
+    Math.abs(released([...batch, 9], 20) - base),
+    Math.abs(released(batch.slice(1), 20) - base),
+    Math.abs(released(batch.slice(0, -1), 20) - base),
+  );
+  // Gradient sum: sensitivity C, noise sigma_g C; count: `sensitivity`, noise sigma_b. The joint
+  // Gaussian mechanism's noise multiplier is 1 / ||(1 / sigma_g, sensitivity / sigma_b)||.
+  const sigma = 0.8;
+  const countNoise = 1; // the loop's default: max(1, expected batch / 20)
+  const sigmaG = gradientNoiseMultiplier(sigma, countNoise);
+  const joint = 1 / Math.hypot(1 / sigmaG, sensitivity / countNoise);
+  const trueEps = epsilon([{ sampleRate: 0.02, noiseMultiplier: joint, steps: 500 }], 1e-5);
+  const ledgerEps = epsilon([{ sampleRate: 0.02, noiseMultiplier: sigma, steps: 500 }], 1e-5);
+  assert.ok(trueEps <= ledgerEps + 1e-9, `released-count sensitivity ${sensitivity}: true eps ${trueEps} > accounted ${ledgerEps}`);
+  assert.ok(Math.abs(ledgerEps - 5.37) < 0.01);
+});
+
 test('noise families have the requested standard deviation', () => {
   const rng = new Random(3);
   for (const family of ['gaussian', 'laplace', 'student-t'] as const) {
