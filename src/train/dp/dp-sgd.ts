@@ -109,7 +109,7 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
   const stepsPerEpoch = dp.sampling === 'poisson' ? Math.max(1, Math.round(1 / q)) : Math.ceil(N / B);
   const totalSteps = opts.steps ?? stepsPerEpoch * opts.epochs;
   const epochs = Math.ceil(totalSteps / stepsPerEpoch);
-  const schedule = planNoise(dp, q, totalSteps, epochs);
+  const schedule = planNoise(dp, { sampleRate: q, stepsPerEpoch, totalSteps });
   const noiseRng = dp.secureRng ? Random.secure() : new Random(dp.seed ?? 0);
   const sampleRng = dp.secureRng ? Random.secure() : new Random((dp.seed ?? 0) + 1);
   const countNoise = dp.clipCountNoise ?? Math.max(1, (q * N) / 20);
