@@ -51,6 +51,8 @@ const MAX_GROUPS = 64;
 const FINEST_SIGMA_GRID = 9;
 /** Largest transform (2^22 points: 32 MB per array); beyond it the mesh grows and epsError with it. */
 const MAX_GRID = 2 ** 22;
+/** Smallest transform: few releases get a finer mesh than the error target needs. */
+const MIN_GRID = 2 ** 17;
 const MGF_LAMBDAS = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
 
 interface Grid {
@@ -216,7 +218,11 @@ export class PrvAccountant extends HistoryAccountant {
     const bottom = -Math.log(10 / deltaError) - 1;
     const top = topNeeded(capacity);
     let n = 2 ** Math.ceil(Math.log2((top - bottom) / h + 1));
-    if (n > MAX_GRID) {
+    if (n < MIN_GRID) {
+      // Short compositions: a finer mesh costs little and tightens the interval.
+      n = MIN_GRID;
+      h = (top - bottom) / (n - 1);
+    } else if (n > MAX_GRID) {
       n = MAX_GRID;
       h = (top - bottom) / (n - 1);
     }
