@@ -1,41 +1,120 @@
-/** `rp-onnx account`: epsilon of DP-SGD, or the noise multiplier for a target epsilon (RDP accountant). */
+/** `rp-onnx account`: epsilon of DP-SGD by the PRV and RDP accountants, or the noise multiplier for a target epsilon. */
 import type { Command } from 'commander';
 import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
-import { epsilon, calibrateNoise, composeRdp, rdpToDp } from '../src/privacy/rdp.js';
+import { PrvAccountant } from '../src/privacy/accountants/prv.js';
+import { RdpAccountant } from '../src/privacy/accountants/rdp.js';
+import { ACCOUNTANT_NAMES, DEFAULT_ACCOUNTANT, type AccountantName } from '../src/privacy/accountants/registry.js';
+import { PrivacyLedger, type Sampling } from '../src/train/dp/accountant.js';
+import { planNoise } from '../src/train/dp/plan.js';
+import type { DpOptions } from '../src/train/dp/dp-sgd.js';
 import { RpOnnxError } from '../src/errors.js';
+
+interface AccountOptions {
+  noiseMultiplier?: number;
+  targetEpsilon?: number;
+  sampleRate: number;
+  steps?: number;
+  epochs?: number;
+  delta: number;
+  accountant: string;
+  sampling: string;
+  json?: boolean;
+}
 
 export function register(program: Command): void {
   program
     .command('account')
-    .description('privacy accounting for DP-SGD with Poisson sampling: RDP of the subsampled Gaussian (Mironov et al. 2019), improved RDP->(eps, delta) conversion')
+    .description('privacy accounting for DP-SGD: epsilon by the PRV accountant (certified upper bound) and by RDP, or the noise multiplier for a target epsilon')
     .option('--noise-multiplier <sigma>', 'noise std / clipping norm', parseNumberOption('--noise-multiplier'))
-    .option('--target-epsilon <eps>', 'instead of --noise-multiplier: print the smallest sigma reaching this epsilon', parseNumberOption('--target-epsilon'))
-    .requiredOption('--sample-rate <q>', 'Poisson sampling rate (batch size / dataset size)', parseNumberOption('--sample-rate'))
+    .option('--target-epsilon <eps>', 'instead of --noise-multiplier: print the smallest sigma whose epsilon (by --accountant) is at most this', parseNumberOption('--target-epsilon'))
+    .requiredOption('--sample-rate <q>', 'batch size / dataset size (Poisson: the probability each example joins a batch)', parseNumberOption('--sample-rate'))
     .option('--steps <t>', 'number of steps', parseIntOption('--steps'))
-    .option('--epochs <e>', 'number of epochs (steps = ceil(epochs / sample rate))', parseNumberOption('--epochs'))
-    .requiredOption('--delta <d>', 'target delta (commonly below 1/N)', parseNumberOption('--delta'))
+    .option('--epochs <e>', 'number of epochs (steps = ceil(epochs * steps per epoch); an epoch is round(1/q) steps for poisson, ceil(1/q) for shuffle)', parseNumberOption('--epochs'))
+    .requiredOption('--delta <d>', 'target delta (well below 1/N)', parseNumberOption('--delta'))
+    .option('--accountant <name>', `accountant of the answer and of --target-epsilon: ${ACCOUNTANT_NAMES.join(' | ')}`, DEFAULT_ACCOUNTANT)
+    .option('--sampling <s>', 'poisson (add/remove-one adjacency) | shuffle (replace-one: each epoch one Gaussian mechanism at sigma/2, no amplification)', 'poisson')
     .option('--json', 'print JSON')
     .addHelpText('after', `
+Both accountants bound the same mechanism, as the training loop accounts it:
+  poisson  each step the Poisson-subsampled Gaussian mechanism, add/remove-one adjacency.
+  shuffle  fixed-size batches of a per-epoch permutation: no amplification is claimed; under
+           replace-one adjacency (sensitivity 2C) each epoch is one Gaussian mechanism with
+           noise multiplier sigma/2.
+  prv  PRV accountant (Gopi, Lee, Wutschitz 2021): the upper end of a certified interval
+       (epsilon error <= 0.01, delta error delta/1000), both directions of add/remove. Default.
+  rdp  RDP (Mironov et al. 2019) with the conversion of Balle et al. 2020: a looser upper bound.
+Without --json both epsilons are printed; --accountant picks the one that --target-epsilon
+calibrates and that JSON reports as "epsilon".
+
 Examples:
-  rp-onnx account --noise-multiplier 1.5 --sample-rate 0.04 --steps 2250 --delta 1e-5   # eps 7.329
-  rp-onnx account --target-epsilon 8 --sample-rate 0.04 --epochs 90 --delta 1e-5        # sigma 1.416`)
-    .action(action((o: { noiseMultiplier?: number; targetEpsilon?: number; sampleRate: number; steps?: number; epochs?: number; delta: number; json?: boolean }) => {
+  rp-onnx account --noise-multiplier 1.5 --sample-rate 0.04 --steps 2250 --delta 1e-5   # PRV 6.78, RDP 7.329
+  rp-onnx account --target-epsilon 8 --sample-rate 0.04 --epochs 90 --delta 1e-5 --accountant rdp   # sigma 1.416`)
+    .action(action((o: AccountOptions) => {
       if ((o.noiseMultiplier === undefined) === (o.targetEpsilon === undefined)) {
         throw new RpOnnxError('give exactly one of --noise-multiplier and --target-epsilon');
       }
       if ((o.steps === undefined) === (o.epochs === undefined)) throw new RpOnnxError('give exactly one of --steps and --epochs');
       if (!(o.sampleRate > 0 && o.sampleRate <= 1)) throw new RpOnnxError(`--sample-rate must be in (0, 1], got ${o.sampleRate}`);
-      const steps = o.steps ?? Math.ceil(o.epochs! / o.sampleRate);
-      if (o.targetEpsilon !== undefined) {
-        const sigma = calibrateNoise(o.targetEpsilon, o.sampleRate, steps, o.delta);
-        const eps = epsilon([{ sampleRate: o.sampleRate, noiseMultiplier: sigma, steps }], o.delta);
-        if (o.json) printJson({ noiseMultiplier: sigma, epsilon: eps, targetEpsilon: o.targetEpsilon, sampleRate: o.sampleRate, steps, delta: o.delta, accountant: 'rdp' });
-        else process.stdout.write(`noise multiplier ${sigma.toFixed(4)} (epsilon ${eps.toFixed(4)} <= ${o.targetEpsilon} at delta ${o.delta}, q ${o.sampleRate}, ${steps} steps)\n`);
+      if (!(o.delta > 0 && o.delta < 1)) throw new RpOnnxError(`--delta must be in (0, 1), got ${o.delta}`);
+      if (!ACCOUNTANT_NAMES.includes(o.accountant as AccountantName)) throw new RpOnnxError(`--accountant must be one of ${ACCOUNTANT_NAMES.join(', ')}, got '${o.accountant}'`);
+      if (o.sampling !== 'poisson' && o.sampling !== 'shuffle') throw new RpOnnxError(`--sampling must be poisson or shuffle, got '${o.sampling}'`);
+      if (o.noiseMultiplier !== undefined && !(o.noiseMultiplier >= 0)) throw new RpOnnxError(`--noise-multiplier must be >= 0, got ${o.noiseMultiplier}`);
+      if (o.epochs !== undefined && !(o.epochs > 0)) throw new RpOnnxError(`--epochs must be > 0, got ${o.epochs}`);
+      const accountant = o.accountant as AccountantName;
+      const sampling = o.sampling as Sampling;
+      const stepsPerEpoch = sampling === 'poisson' ? Math.max(1, Math.round(1 / o.sampleRate)) : Math.ceil(1 / o.sampleRate - 1e-9);
+      const steps = o.steps ?? Math.ceil(o.epochs! * stepsPerEpoch - 1e-9);
+      if (!(steps >= 1)) throw new RpOnnxError(`--steps must be >= 1, got ${steps}`);
+      const plan = { sampleRate: o.sampleRate, stepsPerEpoch, totalSteps: steps };
+      const sigma = o.noiseMultiplier ?? planNoise(dpOptions(o, accountant, sampling), plan).start;
+      const r = accountBoth(sigma, sampling, plan, o.delta);
+      const primary = accountant === 'prv' ? r.prv.epsilon : r.rdp.epsilon;
+      const ledger = new PrivacyLedger({ accountant, sampling, sampleRate: o.sampleRate, delta: o.delta });
+      if (o.json) {
+        // JSON has no Infinity: an unbounded epsilon (sigma 0) is the string "Infinity".
+        const inf = (x: number | null) => (x === Infinity ? 'Infinity' : x);
+        printJson({
+          epsilon: inf(primary), accountant, noiseMultiplier: sigma, targetEpsilon: o.targetEpsilon ?? null,
+          sampling, adjacency: ledger.adjacency, sampleRate: o.sampleRate, steps, stepsPerEpoch, delta: o.delta,
+          prv: { ...r.prv, epsilon: inf(r.prv.epsilon), lower: inf(r.prv.lower), estimate: inf(r.prv.estimate) },
+          rdp: { ...r.rdp, epsilon: inf(r.rdp.epsilon) }, statement: ledger.describe(),
+        });
         return;
       }
-      const seg = [{ sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier!, steps }];
-      const { epsilon: eps, order } = rdpToDp(composeRdp(seg), o.delta);
-      if (o.json) printJson({ epsilon: eps, order, noiseMultiplier: o.noiseMultiplier, sampleRate: o.sampleRate, steps, delta: o.delta, accountant: 'rdp' });
-      else process.stdout.write(`epsilon ${eps.toFixed(4)} at delta ${o.delta} (best RDP order ${order}; sigma ${o.noiseMultiplier}, q ${o.sampleRate}, ${steps} steps)\n`);
+      const where = `at delta ${o.delta} after ${steps} steps (${sampling === 'poisson' ? `Poisson sampling q ${o.sampleRate}, add/remove-one adjacency` : `shuffled batches, ${stepsPerEpoch} steps per epoch, replace-one adjacency`})`;
+      const lines: string[] = [];
+      if (o.targetEpsilon !== undefined) lines.push(`noise multiplier ${sigma.toFixed(4)}: the smallest (to 0.01 in epsilon) with ${accountant.toUpperCase()} epsilon <= ${o.targetEpsilon}`);
+      if (sigma === 0) lines.push(`epsilon Infinity ${where}: sigma 0 adds no noise, no privacy`);
+      else {
+        lines.push(`epsilon ${where}, sigma ${sigma}:`);
+        lines.push(`  PRV ${fmt(r.prv.epsilon)}  (certified interval [${fmt(r.prv.lower)}, ${fmt(r.prv.epsilon)}], estimate ${fmt(r.prv.estimate)})${accountant === 'prv' ? '  <- --accountant' : ''}`);
+        lines.push(`  RDP ${fmt(r.rdp.epsilon)}  (best order ${r.rdp.order ?? 'none'})${accountant === 'rdp' ? '  <- --accountant' : ''}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
     }));
+}
+
+const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
+
+function dpOptions(o: AccountOptions, accountant: AccountantName, sampling: Sampling): DpOptions {
+  return {
+    maxGradNorm: 1, delta: o.delta, targetEpsilon: o.targetEpsilon, noiseSchedule: 'constant', noiseEndRatio: 1,
+    sampling, clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: true, accountant,
+  };
+}
+
+/** Both accountants on the releases the training loop would make at a constant sigma. */
+function accountBoth(sigma: number, sampling: Sampling, plan: { sampleRate: number; stepsPerEpoch: number; totalSteps: number }, delta: number) {
+  const prv = new PrvAccountant();
+  const rdp = new RdpAccountant();
+  for (const a of [prv, rdp]) {
+    if (sampling === 'poisson') a.step({ noiseMultiplier: sigma, sampleRate: plan.sampleRate }, plan.totalSteps);
+    else a.step({ noiseMultiplier: sigma / 2, sampleRate: 1 }, Math.ceil(plan.totalSteps / plan.stepsPerEpoch));
+  }
+  const b = prv.bounds(delta);
+  const r = rdp.epsilonAndOrder(delta);
+  return {
+    prv: { epsilon: b.upper, lower: b.lower, estimate: b.estimate, epsError: b.epsError, deltaError: b.deltaError },
+    rdp: { epsilon: r.epsilon, order: r.order },
+  };
 }

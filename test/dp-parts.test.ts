@@ -9,6 +9,8 @@ import { topKIndices, keepTopK, denoise } from '../src/train/dp/encoding.js';
 import { type DpOptions } from '../src/train/dp/dp-sgd.js';
 import { planNoise } from '../src/train/dp/plan.js';
 import { epsilon } from '../src/privacy/rdp.js';
+import { PrvAccountant } from '../src/privacy/accountants/prv.js';
+import { erfc } from '../src/privacy/special.js';
 import { Random } from '../src/random.js';
 import { batchNormToGroupNorm } from '../src/passes/norm-fix.js';
 import { buildResNet } from '../models/index.js';
@@ -38,7 +40,7 @@ test('schedule segments compose to the same epsilon as step-by-step accounting',
   const s = sched('staircase', 1.5, 0.8, 25, 200);
   const segs = scheduleSegments(s, 0.02);
   assert.equal(segs.reduce((a, g) => a + g.steps, 0), 200);
-  const ledger = new PrivacyLedger('poisson', 0.02, 1e-5);
+  const ledger = new PrivacyLedger({ accountant: 'rdp', sampling: 'poisson', sampleRate: 0.02, delta: 1e-5 });
   for (let t = 0; t < 200; t++) ledger.record(noiseAt(s, t));
   assert.ok(Math.abs(ledger.epsilon() - epsilon(segs, 1e-5)) < 1e-9);
   // One more step at sigma 0.8 is what epsilon(nextSigma) predicts.
@@ -47,13 +49,13 @@ test('schedule segments compose to the same epsilon as step-by-step accounting',
   assert.ok(Math.abs(ledger.epsilon() - predicted) < 1e-12);
 });
 
-test('shuffle accounting: one unamplified Gaussian mechanism per epoch at its smallest sigma', () => {
-  const ledger = new PrivacyLedger('shuffle', 0.1, 1e-5);
+test('shuffle accounting: one unamplified Gaussian mechanism per epoch at its smallest sigma, halved (replace-one, sensitivity 2C)', () => {
+  const ledger = new PrivacyLedger({ accountant: 'rdp', sampling: 'shuffle', sampleRate: 0.1, delta: 1e-5 });
   for (let e = 0; e < 3; e++) {
     for (let t = 0; t < 10; t++) ledger.record(t === 4 ? 1.5 : 2);
     ledger.endEpoch();
   }
-  assert.ok(Math.abs(ledger.epsilon() - epsilon([{ sampleRate: 1, noiseMultiplier: 1.5, steps: 3 }], 1e-5)) < 1e-9);
+  assert.ok(Math.abs(ledger.epsilon() - epsilon([{ sampleRate: 1, noiseMultiplier: 0.75, steps: 3 }], 1e-5)) < 1e-9);
 });
 
 test('calibration to a target epsilon: constant and scheduled noise end at or just below the target', () => {
@@ -62,14 +64,75 @@ test('calibration to a target epsilon: constant and scheduled noise end at or ju
     clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: false,
   };
   const q = 256 / 60000;
-  const steps = 5 * Math.round(1 / q);
+  const stepsPerEpoch = Math.round(1 / q);
+  const steps = 5 * stepsPerEpoch;
   for (const name of ['constant', 'linear', 'exponential'] as const) {
-    const s = planNoise({ ...base, noiseSchedule: name }, q, steps, 5);
+    const s = planNoise({ ...base, accountant: 'rdp', noiseSchedule: name }, { sampleRate: q, stepsPerEpoch, totalSteps: steps });
     const eps = epsilon(scheduleSegments(s, q, steps), 1e-5);
     assert.ok(eps <= 3 + 1e-9 && eps > 2.9, `${name}: eps ${eps} at start sigma ${s.start}`);
     if (name !== 'constant') assert.ok(Math.abs(s.end / s.start - 0.5) < 1e-12);
   }
-  assert.throws(() => planNoise({ ...base, noise: 'laplace' }, q, steps, 5), /no accountant/);
+  assert.throws(() => planNoise({ ...base, noise: 'laplace' }, { sampleRate: q, stepsPerEpoch, totalSteps: steps }), /no accountant/);
+});
+
+const Phi = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
+/** Exact epsilon of a Gaussian mechanism of noise s / sensitivity (Balle & Wang 2018), by bisection. */
+function gaussianEpsilon(s: number, delta: number): number {
+  const d = (e: number) => Phi(-e * s + 1 / (2 * s)) - Math.exp(e) * Phi(-e * s - 1 / (2 * s));
+  let lo = 0;
+  let hi = 1;
+  while (d(hi) > delta) hi *= 2;
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2;
+    if (d(mid) > delta) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+test('a target is never exceeded with a schedule and shuffle sampling: N 1000, B 100, linear, target 3 (was 3.086 at 25 steps, 3.104 at 35)', () => {
+  const base: DpOptions = {
+    maxGradNorm: 1, delta: 1e-5, targetEpsilon: 3, noiseSchedule: 'linear', noiseEndRatio: 0.5, sampling: 'shuffle',
+    clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: false,
+  };
+  const stepsPerEpoch = 10; // ceil(1000 / 100), as the loop runs
+  for (const accountant of ['rdp', 'prv'] as const) {
+    for (const totalSteps of [25, 35]) {
+      const s = planNoise({ ...base, accountant }, { sampleRate: 0.1, stepsPerEpoch, totalSteps });
+      // Replay as the loop runs: epochs of 10 steps (the last one short), each one Gaussian
+      // mechanism at its smallest sigma, halved (replace-one, sensitivity 2C); q = 1 closed forms.
+      let inv = 0; // sum over epochs of (2 / sigma_min)^2
+      for (let e = 0; e * stepsPerEpoch < totalSteps; e++) {
+        let min = Infinity;
+        for (let t = e * stepsPerEpoch; t < Math.min(totalSteps, (e + 1) * stepsPerEpoch); t++) min = Math.min(min, noiseAt(s, t));
+        inv += (2 / min) ** 2;
+      }
+      if (accountant === 'rdp') {
+        // RDP(alpha) = alpha * inv / 2, converted at the best order on a fine grid (Balle et al. 2020).
+        let best = Infinity;
+        for (let a = 1.01; a < 300; a += 0.01) best = Math.min(best, (a * inv) / 2 + Math.log((a - 1) / a) - (Math.log(1e-5) + Math.log(a)) / (a - 1));
+        assert.ok(best <= 3 && best > 2.95, `rdp, ${totalSteps} steps: closed-form eps ${best} at start ${s.start}`);
+      } else {
+        const exact = gaussianEpsilon(1 / Math.sqrt(inv), 1e-5);
+        assert.ok(exact <= 3 && exact > 2.95, `prv, ${totalSteps} steps: exact eps ${exact} at start ${s.start}`);
+      }
+    }
+  }
+});
+
+test('PRV calibration (the default): never above the target, and less noise than RDP needs', () => {
+  const base: DpOptions = {
+    maxGradNorm: 1, delta: 1e-5, targetEpsilon: 2, noiseSchedule: 'constant', noiseEndRatio: 1, sampling: 'poisson',
+    clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: false,
+  };
+  const plan = { sampleRate: 0.01, stepsPerEpoch: 100, totalSteps: 300 };
+  const prv = planNoise(base, plan);
+  const rdp = planNoise({ ...base, accountant: 'rdp' }, plan);
+  const a = new PrvAccountant();
+  a.step({ noiseMultiplier: prv.start, sampleRate: 0.01 }, 300);
+  const b = a.bounds(1e-5);
+  assert.ok(b.upper <= 2 && b.upper > 1.98, JSON.stringify(b));
+  assert.ok(prv.start < rdp.start && epsilon([{ sampleRate: 0.01, noiseMultiplier: rdp.start, steps: 300 }], 1e-5) <= 2);
 });
 
 test('adaptive clipping: the composed noise multiplier and the geometric update', () => {
@@ -86,6 +149,35 @@ test('adaptive clipping: the composed noise multiplier and the geometric update'
   const d = new AdaptiveClipper({ initial: 0.1, targetQuantile: 0.5, learningRate: 0.2, countNoise: 1e-9 });
   for (let i = 0; i < 400; i++) d.update(norms, norms.length, new Random(i));
   assert.ok(Math.abs(d.bound - 1.0) < 0.02, `bound ${d.bound}`);
+});
+
+test('adaptive clipping is accounted at its true cost: the joint (gradient sum, count) release, computed directly (B 20, sigma 0.8, q 0.02, 500 steps)', () => {
+  // The released count statistic, read back from the bound update with (almost) no noise.
+  const eta = 0.2;
+  const released = (norms: number[], expected: number) => {
+    const c = new AdaptiveClipper({ initial: 1, targetQuantile: 0.5, learningRate: eta, countNoise: 1e-12 });
+    c.update(norms, expected, new Random(1));
+    return (0.5 - Math.log(c.bound) / eta) * expected; // noisy fraction * expected batch
+  };
+  const batch = Array.from({ length: 20 }, (_, i) => 0.2 + i * 0.1);
+  const base = released(batch, 20);
+  // Add/remove one example, below or above the bound: the largest change is the sensitivity.
+  const sensitivity = Math.max(
+    Math.abs(released([...batch, 0.1], 20) - base),
+    Math.abs(released([...batch, 9], 20) - base),
+    Math.abs(released(batch.slice(1), 20) - base),
+    Math.abs(released(batch.slice(0, -1), 20) - base),
+  );
+  // Gradient sum: sensitivity C, noise sigma_g C; count: `sensitivity`, noise sigma_b. The joint
+  // Gaussian mechanism's noise multiplier is 1 / ||(1 / sigma_g, sensitivity / sigma_b)||.
+  const sigma = 0.8;
+  const countNoise = 1; // the loop's default: max(1, expected batch / 20)
+  const sigmaG = gradientNoiseMultiplier(sigma, countNoise);
+  const joint = 1 / Math.hypot(1 / sigmaG, sensitivity / countNoise);
+  const trueEps = epsilon([{ sampleRate: 0.02, noiseMultiplier: joint, steps: 500 }], 1e-5);
+  const ledgerEps = epsilon([{ sampleRate: 0.02, noiseMultiplier: sigma, steps: 500 }], 1e-5);
+  assert.ok(trueEps <= ledgerEps + 1e-9, `released-count sensitivity ${sensitivity}: true eps ${trueEps} > accounted ${ledgerEps}`);
+  assert.ok(Math.abs(ledgerEps - 5.37) < 0.01);
 });
 
 test('noise families have the requested standard deviation', () => {

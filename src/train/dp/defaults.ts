@@ -6,8 +6,11 @@ import type { NoiseScheduleName } from './noise-schedule.js';
 import type { Sampling } from './accountant.js';
 import type { NoiseFamily } from './noise.js';
 
-export type AccountantName = 'prv' | 'rdp';
-export const ACCOUNTANTS: readonly AccountantName[] = ['prv', 'rdp'];
+import { ACCOUNTANT_NAMES, DEFAULT_ACCOUNTANT, type AccountantName } from '../../privacy/accountants/registry.js';
+
+export type { AccountantName };
+/** The registered accountants, for the CLI's choices. */
+export const ACCOUNTANTS: readonly AccountantName[] = ACCOUNTANT_NAMES;
 
 export const DP_DEFAULTS = Object.freeze({
   /** Clipping bound C on each example's whole gradient (L2). */
@@ -16,7 +19,7 @@ export const DP_DEFAULTS = Object.freeze({
   /** End sigma = ratio * start sigma for decaying schedules. */
   noiseEndRatio: 0.5,
   /** PRV (Gopi et al. 2021), as Opacus: tighter than RDP and still an upper bound. */
-  accountant: 'prv' as AccountantName,
+  accountant: DEFAULT_ACCOUNTANT,
   /** Poisson sampling: the sampling the subsampled-Gaussian accountants assume. */
   sampling: 'poisson' as Sampling,
   clip: 'constant' as 'constant' | 'adaptive',

@@ -46,7 +46,7 @@ export interface DpOptions {
   /** End value as a fraction of the start value (schedules other than constant). */
   noiseEndRatio: number;
   noisePeriodSteps?: number;
-  /** The accountant asked for (default 'prv'; see RunLedger.accountant for the one used). */
+  /** Accountant by registry name (default DP_DEFAULTS.accountant, PRV). */
   accountant?: AccountantName;
   sampling: Sampling;
   clip: 'constant' | 'adaptive';
@@ -256,7 +256,7 @@ export class PrivateStep implements StepStrategy {
     const s = this.schedule;
     return {
       mechanism: st.mechanism, private: st.private, epsilon: st.epsilon, delta: dp.delta,
-      accountant: this.ledger.accountant, accountantRequested: dp.accountant ?? DP_DEFAULTS.accountant,
+      accountant: this.ledger.accountant,
       sampling: dp.sampling, adjacency: this.ledger.adjacency, sampleRate: this.sampleRate,
       expectedBatchSize: this.expectedBatch, examples: this.o.examples, steps: this.ledger.steps,
       noise: {

@@ -9,10 +9,10 @@
  * gives exactly the state of an uninterrupted run, and the privacy metadata records it, so
  * epsilon can be recomputed from the model file alone.
  */
-import { PrivacyLedger, type Sampling } from './accountant.js';
+import { PrivacyLedger, type Adjacency, type Sampling } from './accountant.js';
 import { planNoise } from './plan.js';
 import type { NoiseSchedule } from './noise-schedule.js';
-import type { AccountantName } from './defaults.js';
+import type { AccountantName } from '../../privacy/accountants/registry.js';
 import type { DpOptions } from './dp-sgd.js';
 import { RpOnnxError } from '../../errors.js';
 
@@ -29,20 +29,17 @@ export interface LedgerSettings {
 export class RunLedger {
   private ledger: PrivacyLedger;
   private readonly history: LedgerEvent[] = [];
-  /**
-   * The accountant that actually computes epsilon. The ledger of accountant.ts is RDP-only until
-   * the PRV accountant lands: a run asking for 'prv' is then accounted by RDP, which is an upper
-   * bound of PRV's epsilon (conservative), and says so.
-   */
-  readonly accountant: AccountantName = 'rdp';
+  /** The accountant that computes epsilon (the one asked for). */
+  readonly accountant: AccountantName;
 
   constructor(readonly settings: LedgerSettings) {
-    this.ledger = new PrivacyLedger(settings.sampling, settings.sampleRate, settings.delta);
+    this.ledger = new PrivacyLedger(settings);
+    this.accountant = settings.accountant;
   }
 
-  /** Adjacency the guarantee holds for: add/remove one example under Poisson sampling. */
-  get adjacency(): 'add-remove' | 'replace-one' {
-    return this.settings.sampling === 'poisson' ? 'add-remove' : 'replace-one';
+  /** Adjacency the guarantee holds for: add/remove-one under Poisson sampling, replace-one under shuffling. */
+  get adjacency(): Adjacency {
+    return this.ledger.adjacency;
   }
 
   get steps(): number {
@@ -84,18 +81,12 @@ export class RunLedger {
   }
 
   /** Accountant, sampling and adjacency, for statements. */
-  describe(requested: AccountantName): string {
-    const acc = this.accountant === 'rdp'
-      ? `RDP accountant (Mironov et al. 2019; improved conversion, Balle et al. 2020)${requested === 'prv' ? ' (PRV requested: until it lands, RDP, whose bound is looser, so the claim stays conservative)' : ''}`
-      : 'PRV accountant (Gopi et al. 2021, upper end of its error interval)';
-    const sampling = this.settings.sampling === 'poisson'
-      ? `Poisson sampling at rate q = ${this.settings.sampleRate.toPrecision(4)}, add/remove-one adjacency`
-      : 'shuffled fixed-size batches accounted without subsampling amplification (one Gaussian mechanism per epoch), replace-one adjacency';
-    return `${acc}, ${sampling}`;
+  describe(): string {
+    return this.ledger.describe();
   }
 }
 
 /** The noise schedule of a run that takes `totalSteps` steps of `stepsPerEpoch` per epoch. */
 export function planRunNoise(dp: DpOptions, plan: { sampleRate: number; stepsPerEpoch: number; totalSteps: number }): NoiseSchedule {
-  return planNoise(dp, plan.sampleRate, plan.totalSteps, Math.ceil(plan.totalSteps / plan.stepsPerEpoch));
+  return planNoise(dp, plan);
 }

@@ -7,7 +7,8 @@
  *                (geometric steps held for P steps each; reaches `end` on the last stair)
  * - exponential: sigma_t = start * (end/start)^u
  * - cyclic:      sigma_t = end + (start - end) * (1 + cos(2 pi t / P)) / 2   (period P steps)
- * The accountant composes every step's (q, sigma_t) exactly (src/privacy/rdp.ts segments).
+ * The ledger (accountant.ts) composes every step's (q, sigma_t): RDP exactly; PRV exactly for up
+ * to 64 distinct sigmas, beyond that each rounded down onto a fine geometric grid (conservative).
  */
 import { RpOnnxError } from '../../errors.js';
 import type { Segment } from '../../privacy/rdp.js';

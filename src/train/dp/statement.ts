@@ -42,6 +42,6 @@ export function privacyStatement(dp: DpOptions, ledger: RunLedger, schedule: Noi
   const sched = schedule.name === 'constant' ? `noise multiplier ${schedule.start.toFixed(4)}` : `${schedule.name} noise schedule ${schedule.start.toFixed(4)} -> ${schedule.end.toFixed(4)}`;
   return {
     mechanism, epsilon: eps, delta: dp.delta, accountant: ledger.accountant, private: true,
-    statement: `(${eps.toFixed(4)}, ${dp.delta})-DP for the released parameters with respect to ${ledger.adjacency === 'add-remove' ? 'adding or removing' : 'replacing'} one training example, after ${ledger.steps} steps: ${sched}${clip}; ${ledger.describe(ledger.settings.accountant)}; ${NOT_COVERED}`,
+    statement: `(${eps.toFixed(4)}, ${dp.delta})-DP for the released parameters with respect to ${ledger.adjacency === 'add-remove' ? 'adding or removing' : 'replacing'} one training example, after ${ledger.steps} steps: ${sched}${clip}; ${ledger.describe()}; ${NOT_COVERED}`,
   };
 }
