@@ -19,16 +19,18 @@ import type { BuiltinModel } from './index.js';
 const WIDTH = 12;
 const LAYERS: readonly { stride: number }[] = [{ stride: 2 }, { stride: 2 }, { stride: 1 }];
 
-/** Defaults: 1 x 28 x 28 (Fashion-MNIST), 10 classes, seed 0. No normalisation. */
+/**
+ * Defaults: 1 x 28 x 28 (Fashion-MNIST), 10 classes, seed 0. The LeNet has no normalisation
+ * layers, so `norm` and `groups` (the CLI passes its ResNet default) are recorded as 'none' and 1.
+ */
 export function resolveLeNetOptions(opts: ResNetOptions = {}): ResolvedResNetOptions {
   const r: ResolvedResNetOptions = {
     inChannels: opts.inChannels ?? 1, classes: opts.classes ?? 10, imageSize: opts.imageSize ?? 28,
-    norm: opts.norm ?? 'none', groups: opts.groups ?? 1, seed: opts.seed ?? 0,
+    norm: 'none', groups: 1, seed: opts.seed ?? 0,
   };
   for (const [flag, v] of [['--in-channels', r.inChannels], ['--classes', r.classes], ['--image-size', r.imageSize]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
   }
-  if (r.norm !== 'none') throw new RpOnnxError(`lenet has no normalisation layers: --norm must be none, got '${r.norm}'`);
   if (!Number.isInteger(r.seed)) throw new RpOnnxError(`--seed must be an integer, got ${r.seed}`);
   return r;
 }
