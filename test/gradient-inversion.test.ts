@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
+import { loadModel } from '../src/graph/io.js';
 import { decodePng } from './helpers/png.js';
 import { runOrt, type Feed } from './helpers/gradcheck.js';
 
@@ -203,4 +204,23 @@ test('CLI: gradient-leakage --method idlg,inverting-gradients on the default LeN
   assert.ok(band.some((v) => v === 0));
   const bad = runCli(['attack', 'gradient-leakage', '--method', 'dlg,magic']);
   assert.match(bad.stderr, /^error: --method must be one or more/);
+});
+
+test('PyTorch cross-check: on the LeNet exported by PyTorch, the L2 and cosine matching losses and their input gradients equal torch autograd double-backward (float64)', async () => {
+  const expected = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'gradient-leakage-expected.json'), 'utf8')) as {
+    x: number[]; dummy: number[]; label: number; l2: { loss: number; dx: number[] }; cosine: { loss: number; dx: number[] };
+  };
+  const model = loadModel(join(import.meta.dirname, 'fixtures', 'lenet-sigmoid-dlg-op13.onnx'));
+  const inv = await GradientInverter.create(model, { methods: ['idlg', 'inverting-gradients'] });
+  const observed = await inv.gradientOf(Float32Array.from(expected.x), expected.label);
+  for (const kind of ['l2', 'cosine'] as const) {
+    const r = await inv.objective(kind, observed, expected.label)(Float64Array.from(expected.dummy));
+    const want = expected[kind];
+    assert.ok(Math.abs(r.f - want.loss) <= 2e-4 * Math.abs(want.loss), `${kind} loss ${r.f} vs torch ${want.loss}`);
+    const scale = Math.max(...want.dx.map(Math.abs));
+    let worst = 0;
+    for (let i = 0; i < want.dx.length; i++) worst = Math.max(worst, Math.abs(r.g[i]! - want.dx[i]!) / scale);
+    assert.ok(worst < 1e-3, `${kind} d/dx': worst error ${worst} of the largest entry`);
+  }
+  await inv.release();
 });
