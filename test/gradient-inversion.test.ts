@@ -224,3 +224,13 @@ test('PyTorch cross-check: on the LeNet exported by PyTorch, the L2 and cosine m
   }
   await inv.release();
 });
+
+test('CLI: --noise-schedule with an optimization method attacks the gradient at steps 0, T/4, T/2, 3T/4, T-1 with sigma_t of the schedule', () => {
+  const r = runCli(['attack', 'gradient-leakage', '--method', 'idlg', '--iterations', '5', '--progress-every', '0', '--threads', '1', '--dp', '--noise-multiplier', '0.5', '--noise-schedule', 'exponential', '--noise-end-ratio', '0.1', '--schedule-steps', '9', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { methods: { method: string; rows: { step: number; noiseMultiplier: number }[] }[] };
+  const rows = j.methods[0]!.rows;
+  assert.deepEqual(rows.map((x) => x.step), [0, 2, 4, 6, 8]);
+  // Exponential decay from 0.5 to 0.05 over T - 1 = 8 steps: 0.5 * 0.1^(t/8).
+  for (const row of rows) assert.ok(Math.abs(row.noiseMultiplier - 0.5 * 0.1 ** (row.step / 8)) < 1e-9, JSON.stringify(row));
+});
