@@ -199,7 +199,7 @@ test('unsupported models get a one-line error naming the node', () => {
   const y = b.op1('Conv', ['x', b.initializer('w', [1, 1, 3, 3], new Float32Array(9))], {}, { name: 'conv1' });
   g.outputs.push({ name: y, type: null });
   const m = new Model(onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })] }), g);
-  assert.throws(() => mlpFromModel(m), /gradient-leakage works on MLPs .*Conv node 'conv1' is not supported/);
+  assert.throws(() => mlpFromModel(m), /analytic gradient-leakage attack works on MLPs .*Conv node 'conv1' is not supported.*--method dlg/);
 });
 
 // ---- the attack on Fashion-MNIST ----
