@@ -7,6 +7,7 @@ import type { Model } from '../src/graph/ir.js';
 import { RpOnnxError } from '../src/errors.js';
 import { buildResNet, resnetParameterCount, resolveResNetOptions, RESNET_SPECS, type ResNetOptions } from './resnet.js';
 import type { ParameterCount } from './parameters.js';
+import { LENET_MODEL } from './lenet.js';
 
 export { buildResNet, resolveResNetOptions, RESNET_NAMES, RESNET_SPECS, type ResNetOptions, type ResolvedResNetOptions } from './resnet.js';
 export { countParameters, type ParameterCount } from './parameters.js';
@@ -29,7 +30,7 @@ export interface BuiltinModel {
   resolve(opts?: ModelOptions): Required<ModelOptions>;
 }
 
-export const BUILTIN_MODELS: readonly BuiltinModel[] = Object.entries(RESNET_SPECS).map(([name, spec]) => ({
+export const BUILTIN_MODELS: readonly BuiltinModel[] = [...Object.entries(RESNET_SPECS).map(([name, spec]) => ({
   name,
   depth: spec.depth,
   style: spec.style,
@@ -39,7 +40,7 @@ export const BUILTIN_MODELS: readonly BuiltinModel[] = Object.entries(RESNET_SPE
   build: (opts?: ModelOptions) => buildResNet(name, opts),
   parameters: (opts?: ModelOptions) => resnetParameterCount(name, opts),
   resolve: (opts?: ModelOptions) => resolveResNetOptions(name, opts),
-}));
+})), LENET_MODEL];
 
 export function findModel(name: string): BuiltinModel {
   const m = BUILTIN_MODELS.find((x) => x.name === name.toLowerCase());

@@ -199,7 +199,7 @@ test('unsupported models get a one-line error naming the node', () => {
   const y = b.op1('Conv', ['x', b.initializer('w', [1, 1, 3, 3], new Float32Array(9))], {}, { name: 'conv1' });
   g.outputs.push({ name: y, type: null });
   const m = new Model(onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })] }), g);
-  assert.throws(() => mlpFromModel(m), /gradient-leakage works on MLPs .*Conv node 'conv1' is not supported/);
+  assert.throws(() => mlpFromModel(m), /analytic gradient-leakage attack works on MLPs .*Conv node 'conv1' is not supported.*--method dlg/);
 });
 
 // ---- the attack on Fashion-MNIST ----
@@ -238,8 +238,9 @@ test('CLI: attack gradient-leakage writes the PNG and JSON; audit prints metrics
   assert.equal(j.dp.noiseMultiplier, 0.001);
   assert.ok(j.examples.every((e) => e.psnr > 20 && e.ssim > 0.8));
   const png = decodePng(readFileSync(out));
-  // Two rows of (original, reconstruction), 28x28 zoomed 4x with 4-pixel gaps.
-  assert.deepEqual([png.width, png.height, png.channels], [4 + 2 * (112 + 4), 4 + 2 * (112 + 4), 1]);
+  // Two rows of (original, reconstruction), 28x28 zoomed 4x with 4-pixel gaps, under a header
+  // band of column labels (7-pixel glyphs at scale 2 plus a gap).
+  assert.deepEqual([png.width, png.height, png.channels], [4 + 2 * (112 + 4), 18 + 4 + 2 * (112 + 4), 1]);
   const again = runCli(['attack', 'gradient-leakage', '--out', out]);
   assert.notEqual(again.status, 0);
   assert.match(again.stderr, /^error: .*(exists|--force)/);

@@ -2,8 +2,10 @@
  * Gradient leakage: reconstruct a training example from the gradient one training step shares
  * (federated learning, a leaked update), and measure how well DP-SGD's clipping and noise stop it.
  *
- * The attack is the analytic one for models whose first trainable layer is fully connected with a
- * bias (Phong et al. 2017; the closed-form core of DLG/iDLG-style attacks): for one example,
+ * This file is the analytic attack (`--method analytic`; the optimization attacks DLG, iDLG and
+ * Inverting Gradients, for any classifier, are ./gradient-inversion.ts), for models whose first
+ * trainable layer is fully connected with a bias (Phong et al. 2017; the closed-form core of
+ * DLG/iDLG-style attacks): for one example,
  * z = W x + b gives dL/dW[j, :] = dL/db[j] * x, so every row j with dL/db[j] != 0 holds a scaled
  * copy of x. The estimate is the least-squares fit over the rows used,
  *   x^ = sum_j db_j dW_j / sum_j db_j^2,
@@ -63,7 +65,7 @@ const PASS_THROUGH = new Set(['Identity', 'Dropout']);
 const SUPPORTED = 'Flatten, Reshape, Gemm, MatMul + Add, Relu, Sigmoid, Tanh';
 
 function unsupported(why: string): RpOnnxError {
-  return new RpOnnxError(`gradient-leakage works on MLPs (${SUPPORTED}) whose output is the logits: ${why}`);
+  return new RpOnnxError(`the analytic gradient-leakage attack works on MLPs (${SUPPORTED}) whose output is the logits: ${why} (--method dlg, idlg or inverting-gradients attack any classifier)`);
 }
 
 function floatInit(g: Graph, name: string): { dims: number[]; data: Float32Array } | null {

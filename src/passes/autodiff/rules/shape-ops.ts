@@ -80,6 +80,16 @@ registerGradient('Cast', (ctx) => {
   return [castLike(ctx, dY, x)];
 }, { parameterPath: true });
 
+// CastLike (emitted by the rules when a type is not recorded): the gradient goes back in the
+// input's type; the `like` operand only gives a type.
+registerGradient('CastLike', (ctx) => {
+  const dY = ctx.gradOutputs[0];
+  const x = ctx.node.inputs[0]!;
+  const inType = dtypeOf(ctx, x);
+  if (!dY || !ctx.needsGrad[0] || (inType && !isFloatType(inType))) return [];
+  return [castLike(ctx, dY, x), undefined];
+});
+
 // Concat: each input's gradient is its slab of dY along the axis, offsets known statically
 // when every input's size along the axis is, else summed from Shape() at run time.
 registerGradient('Concat', (ctx) => {
