@@ -26,6 +26,8 @@ import { planNoise } from './plan.js';
 import { publicStatisticsModel } from '../../passes/public-statistics.js';
 import { createSession } from '../../runtime/session.js';
 import * as ort from 'onnxruntime-node';
+import { ParameterAverage, type EmaOptions } from '../ema.js'; // [dp-utility] EMA
+import { predict } from '../../runtime/predict.js'; // [dp-utility] EMA evaluation
 
 export interface DpOptions {
   maxGradNorm: number;
@@ -70,9 +72,16 @@ export interface DpFitOptions extends Omit<TrainerOptions, 'dp'> {
    * BatchNormalization at each step (--norm-fix public-batch); the trainer must use batchNorm 'fed'.
    */
   publicData?: Dataset;
+  // [dp-utility] Logical (Poisson) batches run in chunks of at most this many examples (Trainer.dpGradients).
+  physicalBatchSize?: number;
+  // [dp-utility] Parameter averaging (src/train/ema.ts, post-processing): the returned model holds the average.
+  ema?: EmaOptions;
   onProgress?: (p: { epoch: number; epochs: number; step: number; stepsInEpoch: number; loss: number; accuracy: number; epsilon: number | null; clipNorm: number; sigma: number }) => void;
-  onEpoch?: (e: EpochReport & { epsilon: number | null }) => void;
+  onEpoch?: (e: DpEpochReport) => void;
 }
+
+// [dp-utility] emaTestAccuracy: test accuracy of the averaged parameters (null without EMA or test data).
+export type DpEpochReport = EpochReport & { epsilon: number | null; emaTestAccuracy?: number | null };
 
 export interface PrivacyStatement {
   mechanism: string;
@@ -84,7 +93,7 @@ export interface PrivacyStatement {
 
 export interface DpFitResult {
   model: Model;
-  epochs: (EpochReport & { epsilon: number | null })[];
+  epochs: DpEpochReport[];
   steps: number;
   seconds: number;
   interrupted: boolean;
@@ -122,7 +131,8 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
   const expectedBatch = q * N;
   const publicStats = opts.publicData ? await publicStatistics(model, trainer, opts.publicData, Math.max(1, Math.round(expectedBatch)), sampleRng) : undefined;
   const started = Date.now();
-  const reports: (EpochReport & { epsilon: number | null })[] = [];
+  const reports: DpEpochReport[] = [];
+  const ema = opts.ema ? new ParameterAverage(trainer.params, opts.ema) : undefined; // [dp-utility] EMA
   let interrupted = false;
   let stoppedByBudget = false;
   let clipNorm = dp.maxGradNorm;
@@ -151,7 +161,7 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
         let norms: Float32Array = new Float32Array(0);
         if (indices.length > 0) {
           const batch = gatherBatch(train, indices);
-          const r = await trainer.dpGradients(batch.images, batch.labels, batch.size, clipNorm);
+          const r = await trainer.dpGradients(batch.images, batch.labels, batch.size, clipNorm, opts.physicalBatchSize); // [dp-utility] physical batches
           lossSum += r.loss * batch.size;
           correct += r.correct;
           seen += batch.size;
@@ -170,6 +180,7 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
           for (let i = 0; i < g.length; i++) g[i]! /= denom;
         }
         trainer.applyUpdate(grads, learningRate(opts.schedule ?? 'constant', opts.lr, t, totalSteps));
+        ema?.update(trainer.params); // [dp-utility] EMA
         ledger.record(sigma);
         if (clipper) clipNorm = clipper.update(norms, expectedBatch, noiseRng);
         opts.onProgress?.({
@@ -181,10 +192,12 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
       ledger.endEpoch();
       const seconds = (Date.now() - epochStart) / 1000;
       const e = test ? await evaluate(trainer, test) : null;
-      const report = {
+      const emaE = ema && test ? await evaluateModel(ema.applyTo(trainer.exportModel()), test, opts.threads) : null; // [dp-utility] EMA
+      const report: DpEpochReport = {
         epoch: epoch + 1, trainLoss: lossSum / Math.max(1, seen), trainAccuracy: correct / Math.max(1, seen),
         testAccuracy: e?.accuracy ?? null, testLoss: e?.loss ?? null, seconds, examplesPerSecond: seen / Math.max(1e-3, seconds),
         epsilon: accountable ? ledger.epsilon() : null,
+        ...(ema ? { emaTestAccuracy: emaE } : {}), // [dp-utility] EMA
       };
       reports.push(report);
       opts.onEpoch?.(report);
@@ -194,10 +207,11 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
     await publicStats?.release();
     const eps = accountable ? ledger.epsilon() : null;
     const privacy = statement(dp, eps, schedule);
+    const last = reports.at(-1);
     return {
-      model: trainer.exportModel(), epochs: reports, steps: trainer.stepCount,
+      model: ema ? ema.applyTo(trainer.exportModel()) : trainer.exportModel(), epochs: reports, steps: trainer.stepCount, // [dp-utility] EMA
       seconds: (Date.now() - started) / 1000, interrupted, stoppedByBudget,
-      finalTestAccuracy: reports.at(-1)?.testAccuracy ?? null, privacy, noiseMultiplier: schedule.start,
+      finalTestAccuracy: (ema ? last?.emaTestAccuracy : last?.testAccuracy) ?? null, privacy, noiseMultiplier: schedule.start, // [dp-utility] EMA
       record: {
         mechanism: privacy.mechanism, epsilon: eps, delta: dp.delta, accountant: privacy.accountant,
         sampling: dp.sampling, sampleRate: q, steps: trainer.stepCount, batchSize: B, examples: N,
@@ -205,11 +219,18 @@ export async function fitPrivate(model: Model, train: Dataset, test: Dataset | u
         noise: { family: dp.noise, schedule: schedule.name, start: schedule.start, end: schedule.end, period: schedule.period },
         encodeTopK: dp.encodeTopK ?? null, denoiseThreshold: dp.denoiseThreshold ?? null,
         secureRng: dp.secureRng, statement: privacy.statement,
+        physicalBatchSize: opts.physicalBatchSize ?? null, ema: opts.ema ?? null, // [dp-utility]
       },
     };
   } finally {
     await trainer.release();
   }
+}
+
+// [dp-utility] Accuracy of an exported model (the EMA average) on a dataset.
+async function evaluateModel(model: Model, ds: Dataset, threads?: number): Promise<number> {
+  const r = await predict([model], { data: ds.images, count: ds.count, shape: ds.shape, labels: ds.labels }, { threads, batch: 500 });
+  return r.accuracy ?? 0;
 }
 
 /** Top-k per example, then clipping of each example's whole encoded gradient, summed into `out`. */
