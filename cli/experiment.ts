@@ -2,13 +2,14 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { action, printJson, parseIntOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
 import { ProgressLine } from './progress.js';
 import { checkOutputDir, writeFileAtomic } from '../src/fs-atomic.js';
 import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/train/data/index.js';
 import { runResidualPerturbationExperiment, markdownTable, type ExperimentRow } from '../src/experiments/residual-perturbation.js';
 import { toolVersion } from './tool-version.js';
 import { RpOnnxError } from '../src/errors.js';
+import { runDpSgdExperiment, resolveRecipe, DP_SGD_MODELS, DP_SGD_RECIPES, type DpSgdModel } from '../src/experiments/dp-sgd.js';
 
 function html(rows: ExperimentRow[], command: string): string {
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -65,5 +66,61 @@ export function register(program: Command): void {
       writeFileAtomic(join(o.outDir, `${name}.html`), html(rows, command));
       if (o.json) printJson({ rows, command, minutes });
       else process.stdout.write(`${md}\nwrote ${join(o.outDir, `${name}.md`)} and .html\n`);
+    }));
+
+  const r = DP_SGD_RECIPES['dp-cnn'];
+  exp
+    .command('dp-sgd')
+    .description(`DP-SGD at the literature's level: the documented recipe (dp-cnn: Tramer & Boneh 2021, batch ${r.batchSize}, lr ${r.lr}, momentum ${r.momentum}, C ${r.maxGradNorm}, ${r.epochs} epochs, plus EMA of the weights) on the full training split, Poisson sampling, sigma calibrated to --target-epsilon at delta ${r.delta}; test accuracy on the test split. Writes no files.`)
+    .requiredOption('--data <dir>', 'dataset folder with train and test splits (Fashion-MNIST IDX, ...)')
+    .requiredOption('--target-epsilon <e>', 'epsilon the run must end at or below', parseNumberOption('--target-epsilon'))
+    .option('--model <name>', `network: ${DP_SGD_MODELS.join(' | ')} (resnet8 with GroupNorm)`, 'dp-cnn')
+    .option('--epochs <n>', 'epochs (default: the recipe\'s)', parseIntOption('--epochs'))
+    .option('--batch-size <b>', 'expected logical batch size B (Poisson rate B/N)', parseIntOption('--batch-size'))
+    .option('--physical-batch-size <p>', 'examples per run of the training graph (memory only; the DP step is unchanged)', parseIntOption('--physical-batch-size'))
+    .option('--lr <lr>', 'learning rate', parseNumberOption('--lr'))
+    .option('--momentum <m>', 'SGD momentum', parseNumberOption('--momentum'))
+    .option('--schedule <s>', 'learning-rate schedule: constant | cosine')
+    .option('--max-grad-norm <c>', 'per-example clipping norm C', parseNumberOption('--max-grad-norm'))
+    .option('--ema-decay <d>', 'EMA decay of the averaged weights (De et al. 2022 warm-up)', parseNumberOption('--ema-decay'))
+    .option('--no-ema', 'report the last iterate instead of the averaged weights')
+    .option('--limit <n>', 'only the first N training examples (exploration; not the documented recipe)', parseIntOption('--limit'))
+    .option('--seed <n>', 'seed of the initialisation (noise and sampling always come from the OS CSPRNG)', parseIntOption('--seed'))
+    .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
+    .option('--json', 'print JSON on stdout')
+    .action(action(async (o: {
+      data: string; targetEpsilon: number; model: string; epochs?: number; batchSize?: number; physicalBatchSize?: number; lr?: number;
+      momentum?: number; schedule?: string; maxGradNorm?: number; emaDecay?: number; ema: boolean; limit?: number; seed?: number; threads?: number; json?: boolean;
+    }) => {
+      if (!(DP_SGD_MODELS as readonly string[]).includes(o.model)) throw new RpOnnxError(`--model must be one of ${DP_SGD_MODELS.join(', ')}, got '${o.model}'`);
+      if (o.schedule !== undefined && o.schedule !== 'constant' && o.schedule !== 'cosine') throw new RpOnnxError(`--schedule must be constant or cosine, got '${o.schedule}'`);
+      if (o.limit !== undefined && !(o.limit >= 1)) throw new RpOnnxError(`--limit must be a positive integer, got ${o.limit}`);
+      if (!o.ema && o.emaDecay !== undefined) throw new RpOnnxError('--ema-decay and --no-ema contradict each other');
+      const model = o.model as DpSgdModel;
+      const base = DP_SGD_RECIPES[model];
+      const recipe = resolveRecipe(model, {
+        epochs: o.epochs, batchSize: o.batchSize, physicalBatchSize: o.physicalBatchSize, lr: o.lr, momentum: o.momentum,
+        schedule: o.schedule as 'constant' | 'cosine' | undefined, maxGradNorm: o.maxGradNorm, seed: o.seed,
+        ema: o.ema ? { decay: o.emaDecay ?? base.ema?.decay ?? 0.999, warmup: true } : null,
+      });
+      const train = loadDataDir(o.data, { split: 'train' });
+      const test = loadDataDir(o.data, { split: 'test' });
+      const progress = new ProgressLine(true);
+      const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
+      const result = await runDpSgdExperiment({
+        train, test, targetEpsilon: o.targetEpsilon, model, recipe, limit: o.limit, threads: o.threads,
+        onProgress: (p) => progress.update(((p.epoch - 1) * p.stepsInEpoch + p.step) / (p.epochs * p.stepsInEpoch),
+          `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsInEpoch}, sigma ${p.sigma.toFixed(4)}, eps ${p.epsilon?.toFixed(3) ?? '-'}`),
+        onEpoch: (e) => progress.done(`epoch ${e.epoch}: test ${pct(e.testAccuracy)}${e.emaTestAccuracy !== undefined ? ` (EMA ${pct(e.emaTestAccuracy)})` : ''}, eps ${e.epsilon?.toFixed(3) ?? '-'}, ${e.seconds.toFixed(0)} s, ${e.examplesPerSecond.toFixed(0)} ex/s`),
+      });
+      const { result: _full, ...summary } = result;
+      const out = { ...summary, data: o.data, epochs: result.epochs.map((e) => ({ epoch: e.epoch, testAccuracy: e.testAccuracy, emaTestAccuracy: e.emaTestAccuracy ?? null, epsilon: e.epsilon, seconds: e.seconds })) };
+      if (o.json) {
+        printJson(out);
+        return;
+      }
+      process.stdout.write(`${model}: test accuracy ${pct(result.testAccuracy)}${recipe.ema ? ` (EMA of the weights; last iterate ${pct(result.lastIterateTestAccuracy)})` : ''} at epsilon ${result.epsilon?.toFixed(3)}, delta ${result.delta}\n`
+        + `sigma ${result.sigma.toFixed(4)}, q ${result.sampleRate.toFixed(5)}, ${result.steps} steps, ${result.trainExamples} training / ${result.testExamples} test examples, ${result.seconds.toFixed(0)} s\n`
+        + `${result.statement}\n`);
     }));
 }

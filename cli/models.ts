@@ -9,7 +9,7 @@ import { BUILTIN_MODELS, findModel, countParameters, type ModelOptions, type Nor
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 export function register(program: Command): void {
-  const models = program.command('models').description('built-in models (CIFAR-style ResNet-8/20/32/56/110, ImageNet-style ResNet-18)');
+  const models = program.command('models').description('built-in models (CIFAR-style ResNet-8/20/32/56/110, ImageNet-style ResNet-18, the tanh CNN dp-cnn of DP-SGD papers)');
 
   models
     .command('list')
@@ -33,18 +33,18 @@ export function register(program: Command): void {
         ...rows.map((r) => [r.name, String(r.depth), r.style, `[${r.input.join(', ')}]`, String(r.classes), fmt(r.parameters)])];
       const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
       for (const row of table) process.stdout.write(`${row.map((cell, c) => (c === 5 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd()}\n`);
-      process.stdout.write('parameters: trainable weights, biases and normalisation scale/shift (not BatchNorm running statistics), norm=batch\n');
+      process.stdout.write('parameters: trainable weights, biases and normalisation scale/shift (not BatchNorm running statistics), norm=batch for ResNets\n');
     }));
 
   models
     .command('create')
-    .description('write a built-in model with freshly initialised weights (He-normal convolutions) to an ONNX file')
+    .description('write a built-in model with freshly initialised weights (He-normal convolutions in ResNets, PyTorch defaults in dp-cnn) to an ONNX file')
     .argument('<name>', `model: ${BUILTIN_MODELS.map((m) => m.name).join(', ')}`)
     .requiredOption('-o, --output <file>', 'ONNX file to write')
-    .option('--in-channels <c>', 'input channels (1 for MNIST/Fashion-MNIST)', parseIntOption('--in-channels'))
+    .option('--in-channels <c>', 'input channels (default 3; 1 for dp-cnn and MNIST/Fashion-MNIST)', parseIntOption('--in-channels'))
     .option('--classes <k>', 'output classes (default 10; 1000 for resnet18)', parseIntOption('--classes'))
-    .option('--image-size <s>', 'input height and width (default 32; 224 for resnet18)', parseIntOption('--image-size'))
-    .option('--norm <kind>', 'normalisation after each convolution: batch | group | none (none gives convolutions biases)', 'batch')
+    .option('--image-size <s>', 'input height and width (default 32; 224 for resnet18, 28 for dp-cnn)', parseIntOption('--image-size'))
+    .option('--norm <kind>', 'ResNets: normalisation after each convolution: batch (default) | group | none (none gives convolutions biases); dp-cnn has none')
     .option('--groups <g>', 'groups of GroupNorm with --norm group (must divide every stage width)', parseIntOption('--groups'))
     .option('--seed <n>', 'seed of the weight initialisation', parseIntOption('--seed'), 0)
     .option('--force', 'overwrite an existing output file')
@@ -57,7 +57,7 @@ export function register(program: Command): void {
         inChannels: o.inChannels as number | undefined,
         classes: o.classes as number | undefined,
         imageSize: o.imageSize as number | undefined,
-        norm: o.norm as NormKind,
+        norm: o.norm as NormKind | undefined,
         groups: o.groups as number | undefined,
         seed: o.seed as number,
       };

@@ -27,6 +27,7 @@ export function registerDpOptions(cmd: Command): void {
     .addOption(new Option('--clip-schedule <kind>', 'DP: constant C, or adaptive: C tracks the --clip-quantile of per-example norms, estimated with a noisy count (Andrew et al. 2021; its privacy cost is included in the accounting)').choices(['constant', 'adaptive']).default(d.clip))
     .option('--clip-quantile <g>', 'DP: target quantile of unclipped examples for adaptive clipping', parseNumberOption('--clip-quantile'), d.clipQuantile)
     .option('--clip-lr <eta>', 'DP: geometric learning rate of the adaptive bound', parseNumberOption('--clip-lr'), d.clipLearningRate)
+    .option('--physical-batch <n>', 'DP: run each (Poisson) logical batch through the graph in chunks of at most n examples: bounds memory, the step is unchanged (Opacus BatchMemoryManager)', parseIntOption('--physical-batch'))
     .option('--clip-count-noise <s>', 'DP: noise std of the adaptive clipping count (default: expected batch / 20)', parseNumberOption('--clip-count-noise'))
     .addOption(new Option('--encode <kind>', 'DP: gradient encoding (Nasr et al.): topk keeps the --k largest coordinates of each example\'s gradient before clipping').choices(['topk']))
     .option('--k <k>', 'DP: coordinates kept by --encode topk', parseIntOption('--k'))
@@ -41,6 +42,7 @@ export function registerDpOptions(cmd: Command): void {
 /** The DP flags as commander stores them (attribute name -> value). */
 interface DpFlags {
   dp?: boolean;
+  physicalBatch?: number;
   maxGradNorm: number;
   noiseMultiplier?: number;
   targetEpsilon?: number;
@@ -67,7 +69,7 @@ interface DpFlags {
 const DP_ONLY: readonly (keyof DpFlags)[] = [
   'maxGradNorm', 'noiseMultiplier', 'targetEpsilon', 'delta', 'sampling', 'accountant', 'noiseSchedule', 'noiseEndRatio',
   'noisePeriod', 'clipSchedule', 'clipQuantile', 'clipLr', 'clipCountNoise', 'encode', 'k', 'noise', 'denoise', 'secureRng',
-  'dpSeed', 'normFix', 'publicData',
+  'dpSeed', 'normFix', 'publicData', 'physicalBatch',
 ];
 
 /** The flag a user typed for a commander attribute name. */
@@ -130,5 +132,6 @@ export function readDpFlags(cmd: Command, examples: number): TrainPrivately | un
     secureRng: o.secureRng,
     seed: o.dpSeed,
   };
-  return { options, normFix: o.normFix, publicData: o.publicData };
+  if (o.physicalBatch !== undefined && !(o.physicalBatch >= 1)) throw new RpOnnxError(`--physical-batch must be a positive integer, got ${o.physicalBatch}`);
+  return { options, normFix: o.normFix, publicData: o.publicData, physicalBatchSize: o.physicalBatch };
 }

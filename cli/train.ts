@@ -39,6 +39,7 @@ interface TrainFlags {
   freeze: string[];
   batchNorm: 'train' | 'frozen';
   limit?: number;
+  emaDecay?: number;
   evalEvery: number;
   checkpointDir?: string;
   resume?: boolean;
@@ -69,6 +70,7 @@ export function register(program: Command): void {
     .option('--freeze <patterns>', 'comma-separated initializer name patterns to keep fixed (* wildcard)', collect, [])
     .addOption(new Option('--batch-norm <mode>', 'BatchNormalization while training: train (batch statistics) | frozen (running statistics)').choices(['train', 'frozen']).default('train'))
     .option('--limit <n>', 'use only the first N training examples', parseIntOption('--limit'))
+    .option('--ema-decay <d>', 'export (and evaluate) an exponential moving average of the weights, decay min(d, (1+t)/(10+t)) (De et al. 2022); under --dp it is post-processing, no privacy cost', parseNumberOption('--ema-decay'))
     .option('--eval-every <n>', 'also evaluate on the test data every N steps', parseIntOption('--eval-every'), 0)
     .option('--checkpoint-dir <dir>', 'write an atomic checkpoint after every epoch (a folder holding another run\'s checkpoints needs --resume or --force)')
     .option('--resume', 'continue from the latest checkpoint in --checkpoint-dir (DP: the ledger, clipping bound and schedule position too)')
@@ -102,6 +104,7 @@ export function register(program: Command): void {
         batchSize: o.batch, lr: o.lr, optimizer: o.optimizer, momentum: o.momentum, weightDecay: o.weightDecay,
         schedule: o.schedule, batchNorm: o.batchNorm, seed: o.seed, shuffle: o.shuffle,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
+        ...(o.emaDecay !== undefined ? { emaDecay: o.emaDecay } : {}),
       },
       options: {
         threads: o.threads, freeze: o.freeze, executionProvider: o.executionProvider,

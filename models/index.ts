@@ -8,20 +8,22 @@ import { RpOnnxError } from '../src/errors.js';
 import { buildResNet, resnetParameterCount, resolveResNetOptions, RESNET_SPECS, type ResNetOptions } from './resnet.js';
 import type { ParameterCount } from './parameters.js';
 import { LENET_MODEL } from './lenet.js';
+import { buildDpCnn, dpCnnParameterCount, resolveDpCnnOptions } from './dp-cnn.js';
 
 export { buildResNet, resolveResNetOptions, RESNET_NAMES, RESNET_SPECS, type ResNetOptions, type ResolvedResNetOptions } from './resnet.js';
 export { countParameters, type ParameterCount } from './parameters.js';
+export { buildDpCnn, dpCnnGeometry, type DpCnnOptions } from './dp-cnn.js';
 export { NORM_KINDS, type NormKind } from './layers.js';
 
-/** Options every built-in model takes (today: the ResNet options). */
+/** Options every built-in model takes (the ResNet options; dp-cnn accepts only norm 'none'). */
 export type ModelOptions = ResNetOptions;
 
 export interface BuiltinModel {
   name: string;
   /** Weighted layers. */
   depth: number;
-  /** 'cifar' (32x32, 10 classes by default) or 'imagenet' (224x224, 1000 classes). */
-  style: 'cifar' | 'imagenet';
+  /** 'cifar' (32x32, 10 classes by default), 'imagenet' (224x224, 1000 classes) or 'mnist' (1x28x28, 10 classes). */
+  style: 'cifar' | 'imagenet' | 'mnist';
   description: string;
   build(opts?: ModelOptions): Model;
   /** Parameter counts for the given options, without sampling weights. */
@@ -30,7 +32,7 @@ export interface BuiltinModel {
   resolve(opts?: ModelOptions): Required<ModelOptions>;
 }
 
-export const BUILTIN_MODELS: readonly BuiltinModel[] = [...Object.entries(RESNET_SPECS).map(([name, spec]) => ({
+const RESNETS: BuiltinModel[] = Object.entries(RESNET_SPECS).map(([name, spec]) => ({
   name,
   depth: spec.depth,
   style: spec.style,
@@ -40,7 +42,20 @@ export const BUILTIN_MODELS: readonly BuiltinModel[] = [...Object.entries(RESNET
   build: (opts?: ModelOptions) => buildResNet(name, opts),
   parameters: (opts?: ModelOptions) => resnetParameterCount(name, opts),
   resolve: (opts?: ModelOptions) => resolveResNetOptions(name, opts),
-})), LENET_MODEL];
+}));
+
+/** The end-to-end tanh CNN of DP-SGD papers (models/dp-cnn.ts). */
+const DP_CNN: BuiltinModel = {
+  name: 'dp-cnn',
+  depth: 4,
+  style: 'mnist',
+  description: 'tanh CNN of Papernot et al. 2021 / Tramer & Boneh 2021 for DP-SGD: conv16 8x8/2, conv32 4x4/2, fc32, fc; no normalisation',
+  build: (opts?: ModelOptions) => buildDpCnn(opts),
+  parameters: (opts?: ModelOptions) => dpCnnParameterCount(opts),
+  resolve: (opts?: ModelOptions) => resolveDpCnnOptions(opts),
+};
+
+export const BUILTIN_MODELS: readonly BuiltinModel[] = [...RESNETS, DP_CNN, LENET_MODEL];
 
 export function findModel(name: string): BuiltinModel {
   const m = BUILTIN_MODELS.find((x) => x.name === name.toLowerCase());

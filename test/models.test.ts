@@ -12,11 +12,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { buildModel, findModel, BUILTIN_MODELS, countParameters, type ModelOptions, type NormKind } from '../models/index.js';
+import { buildModel, findModel, BUILTIN_MODELS as ALL_MODELS, RESNET_NAMES, countParameters, type ModelOptions, type NormKind } from '../models/index.js';
 import { encodeModel, saveModel } from '../src/graph/io.js';
 import { makeTensor, tensorDims, tensorToFloat32 } from '../src/graph/tensor.js';
 import { tensorTypeOf, type Model } from '../src/graph/ir.js';
 import { Random } from '../src/random.js';
+
+// The ResNets; dp-cnn has its own suite (test/dp-cnn.test.ts).
+const BUILTIN_MODELS = ALL_MODELS.filter((m) => RESNET_NAMES.includes(m.name));
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -377,7 +380,7 @@ test('rp-onnx models create writes a model, refuses to overwrite, names valid mo
 
     const bad = cli('models', 'create', 'resnet19', '-o', join(dir, 'x.onnx'));
     assert.equal(bad.status, 2);
-    assert.equal(bad.stderr, "error: unknown model 'resnet19': choose one of resnet8, resnet20, resnet32, resnet56, resnet110, resnet18, lenet\n");
+    assert.equal(bad.stderr, "error: unknown model 'resnet19': choose one of resnet8, resnet20, resnet32, resnet56, resnet110, resnet18, dp-cnn, lenet\n");
     assert.ok(!existsSync(join(dir, 'x.onnx')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -388,7 +391,8 @@ test('rp-onnx models list --json gives names, depths and parameter counts', () =
   const r = cli('models', 'list', '--json');
   assert.equal(r.status, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as { name: string; depth: number; parameters: number }[];
-  assert.deepEqual(rows.map((x) => [x.name, x.depth]), [['resnet8', 8], ['resnet20', 20], ['resnet32', 32], ['resnet56', 56], ['resnet110', 110], ['resnet18', 18], ['lenet', 4]]);
+  assert.deepEqual(rows.map((x) => [x.name, x.depth]), [['resnet8', 8], ['resnet20', 20], ['resnet32', 32], ['resnet56', 56], ['resnet110', 110], ['resnet18', 18], ['dp-cnn', 4], ['lenet', 4]]);
+  assert.equal(rows.find((x) => x.name === 'dp-cnn')!.parameters, 26_010);
   assert.equal(rows.find((x) => x.name === 'resnet18')!.parameters, 11_689_512);
   assert.equal(rows.find((x) => x.name === 'resnet20')!.parameters, closedForm(CIFAR(20), { inChannels: 3, classes: 10, norm: 'batch' }).trainable);
 });

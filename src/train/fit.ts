@@ -14,6 +14,8 @@ import { batches, gatherBatch, type Dataset } from './data/index.js';
 import { plainStep, type StepNotes, type StepStrategy } from './step-strategy.js';
 import { ExamplesUsed } from './examples-used.js';
 import { loadLatestCheckpoint, prepareCheckpointDir, saveCheckpoint } from './checkpoint.js';
+import { ParameterAverage, type EmaOptions } from './ema.js';
+import { predict } from '../runtime/predict.js';
 
 export interface FitOptions extends TrainerOptions {
   epochs?: number;
@@ -35,6 +37,11 @@ export interface FitOptions extends TrainerOptions {
   onEpoch?: (e: EpochReport) => void;
   /** The step: plain (default) or DP-SGD's private step (dp/dp-sgd.ts). */
   strategy?: StepStrategy;
+  /**
+   * Parameter averaging (ema.ts, De et al. 2022): evaluation and the exported model use the
+   * average of the iterates. Post-processing of the released iterates: no privacy cost.
+   */
+  ema?: EmaOptions;
 }
 
 export interface Progress extends StepNotes {
@@ -65,6 +72,8 @@ export interface EpochReport {
   examplesPerSecond: number;
   /** DP-SGD: epsilon spent after this epoch (null: not accounted). */
   epsilon?: number | null;
+  /** With parameter averaging: test accuracy of the average (testAccuracy is the last iterate's). */
+  emaTestAccuracy?: number | null;
 }
 
 export interface FitResult {
@@ -95,6 +104,12 @@ export async function evaluate(trainer: Trainer, ds: Dataset, batchSize = 500): 
   return { accuracy: correct / ds.count, loss: lossSum / ds.count };
 }
 
+/** Accuracy of an exported model (the parameter average) on a dataset, through the runtime. */
+async function evaluateModel(model: Model, ds: Dataset, threads?: number): Promise<{ accuracy: number }> {
+  const r = await predict([model], { data: ds.images, count: ds.count, shape: ds.shape, labels: ds.labels }, { threads, batch: 500 });
+  return { accuracy: r.accuracy ?? 0 };
+}
+
 export function crossEntropySum(logits: Float32Array, labels: Int32Array, n: number): number {
   const k = logits.length / n;
   let s = 0;
@@ -119,6 +134,8 @@ export function runLength(stepsPerEpoch: number, o: { epochs?: number; steps?: n
 export async function fit(model: Model, train: Dataset, test: Dataset | undefined, opts: FitOptions): Promise<FitResult> {
   if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) throw new RpOnnxError(`batchSize must be a positive integer, got ${opts.batchSize}`);
   if (opts.resume && !opts.checkpointDir) throw new RpOnnxError('resume needs a checkpoint directory');
+  // Checkpoints do not hold the running average: a resumed average would silently restart.
+  if (opts.resume && opts.ema) throw new RpOnnxError('resume with ema: checkpoints do not hold the parameter average; train without one of them');
   const strategy = opts.strategy ?? plainStep(opts);
   const sampler = strategy.sampler(train);
   const stepsPerEpoch = sampler.stepsPerEpoch;
@@ -141,6 +158,7 @@ export async function fit(model: Model, train: Dataset, test: Dataset | undefine
       strategy.load(ck.strategy.state);
     }
     await strategy.start({ trainer, totalSteps, stepsPerEpoch });
+    const ema = opts.ema ? new ParameterAverage(trainer.params, opts.ema) : undefined;
     outer: for (let epoch = startEpoch; epoch < epochs && trainer.stepCount < totalSteps; epoch++) {
       const epochStart = Date.now();
       const batchOf = sampler.epoch(epoch);
@@ -163,6 +181,7 @@ export async function fit(model: Model, train: Dataset, test: Dataset | undefine
         used.mark(indices);
         const lr = learningRate(opts.schedule ?? 'constant', opts.lr, t, totalSteps);
         const r = await strategy.step(trainer, b, lr, t);
+        ema?.update(trainer.params);
         if (r.size > 0) {
           if (!Number.isFinite(r.loss)) {
             throw new RpOnnxError(`training diverged at step ${trainer.stepCount} (loss ${r.loss}): lower the learning rate`, { exitCode: 1 });
@@ -187,11 +206,13 @@ export async function fit(model: Model, train: Dataset, test: Dataset | undefine
       strategy.endEpoch();
       const seconds = (Date.now() - epochStart) / 1000;
       const e = test ? await evaluate(trainer, test) : null;
+      const averaged = ema && test ? await evaluateModel(ema.applyTo(trainer.exportModel()), test, opts.threads) : null;
       const notes = strategy.notes();
       const report: EpochReport = {
         epoch: epoch + 1, trainLoss: lossSum / Math.max(1, seen), trainAccuracy: correct / Math.max(1, seen),
         testAccuracy: e?.accuracy ?? null, testLoss: e?.loss ?? null, seconds, examplesPerSecond: seen / Math.max(1e-3, seconds),
         ...(notes.epsilon !== undefined ? { epsilon: notes.epsilon } : {}),
+        ...(ema ? { emaTestAccuracy: averaged?.accuracy ?? null } : {}),
       };
       reports.push(report);
       opts.onEpoch?.(report);
@@ -204,14 +225,15 @@ export async function fit(model: Model, train: Dataset, test: Dataset | undefine
     }
     await strategy.finish();
     return {
-      model: trainer.exportModel(),
+      model: ema ? ema.applyTo(trainer.exportModel()) : trainer.exportModel(),
       epochs: reports,
       steps: trainer.stepCount,
       stepsPerEpoch,
       seconds: (Date.now() - started) / 1000,
       interrupted,
       stoppedByBudget,
-      finalTestAccuracy: reports.at(-1)?.testAccuracy ?? null,
+      // The model returned is the average when there is one: report its accuracy.
+      finalTestAccuracy: (ema ? reports.at(-1)?.emaTestAccuracy : reports.at(-1)?.testAccuracy) ?? null,
       examplesUsed: used,
       emptySteps,
     };

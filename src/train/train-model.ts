@@ -24,6 +24,8 @@ export interface TrainPrivately {
   normFix?: NormFix;
   /** normFix 'public-batch': the public data, or a data folder whose train split is loaded. */
   publicData?: Dataset | string;
+  /** Chunks of the logical batch run through the graph (memory only; the step is unchanged). */
+  physicalBatchSize?: number;
 }
 
 export type TrainRequestOptions = Omit<FitOptions, 'strategy' | 'epochs' | 'steps' | 'batchSize' | 'lr' | 'optimizer' | 'momentum' | 'weightDecay' | 'schedule' | 'seed' | 'shuffle' | 'batchNorm' | 'dp'>;
@@ -62,6 +64,7 @@ export async function trainModel(req: TrainRequest): Promise<TrainOutcome> {
     epochs: r.steps === undefined ? (r.epochs ?? 1) : undefined, steps: r.steps,
     batchSize: r.batchSize, lr: r.lr, optimizer: r.optimizer, momentum: r.momentum, weightDecay: r.weightDecay,
     schedule: r.schedule, seed: r.seed, shuffle: r.shuffle, batchNorm: recipeBatchNorm(r.batchNorm),
+    ...(r.emaDecay !== undefined ? { ema: { decay: r.emaDecay } } : {}),
   };
   if (!req.dp) {
     const result = await fit(req.model, req.train, req.test, fitOptions);
@@ -90,7 +93,7 @@ export async function trainModel(req: TrainRequest): Promise<TrainOutcome> {
       batchNorm = 'fed';
     } else batchNorm = 'frozen';
   }
-  const strategy = new PrivateStep({ dp: dp.options, batchSize: r.batchSize, examples: req.train.count, shuffle: r.shuffle, publicData });
+  const strategy = new PrivateStep({ dp: dp.options, batchSize: r.batchSize, examples: req.train.count, shuffle: r.shuffle, publicData, physicalBatchSize: dp.physicalBatchSize });
   const result = await fit(model, req.train, req.test, { ...fitOptions, batchNorm, strategy });
   const training = trainingRecord(req.dataName, { ...r, batchNorm: hasBatchNorm ? `${dp.normFix}` : r.batchNorm }, result);
   const privacy = strategy.statement();

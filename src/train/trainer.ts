@@ -139,15 +139,52 @@ export class Trainer {
   }
 
   /**
-   * DP-SGD: one run of the training graph on a batch (N >= 1), no update. 'clip' mode: for each
-   * parameter the sum over the batch of each example's gradient scaled by
-   * min(1, clipNorm / (||g_i|| + 1e-6)); 'per-example' mode: the gradients themselves, [N * size]
-   * (clipNorm unused). g_i is the gradient of example i's own loss (not divided by N), and
-   * `norms` are the unclipped ||g_i|| over all parameters. `loss` is the batch mean.
+   * DP-SGD: the training graph on a batch (N >= 1), no update. 'clip' mode: for each parameter
+   * the sum over the batch of each example's gradient scaled by min(1, clipNorm / (||g_i|| + 1e-6));
+   * 'per-example' mode: the gradients themselves, [N * size] (clipNorm unused). g_i is the
+   * gradient of example i's own loss (not divided by N), and `norms` are the unclipped ||g_i||
+   * over all parameters. `loss` is the batch mean.
+   *
+   * `physicalBatchSize` splits the (logical, e.g. Poisson-sampled) batch into runs of at most
+   * that many examples, as Opacus's BatchMemoryManager does: every example is still clipped on
+   * its own, so the clipped sums of the chunks add up to the clipped sum of the whole batch and
+   * the DP step (one noise draw per logical batch, done by the caller) is unchanged; only the
+   * memory of one run is bounded.
    */
-  async dpGradients(images: Float32Array, labels: Int32Array, n: number, clipNorm: number): Promise<DpGradients> {
+  async dpGradients(images: Float32Array, labels: Int32Array, n: number, clipNorm: number, physicalBatchSize?: number): Promise<DpGradients> {
     const dp = this.training.dp;
     if (!dp) throw new RpOnnxError('this trainer was not created for DP-SGD');
+    const chunk = physicalBatchSize ?? n;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new RpOnnxError(`physicalBatchSize must be a positive integer, got ${physicalBatchSize}`);
+    if (chunk >= n) return this.dpGradientsOnce(images, labels, n, clipNorm);
+    const per = images.length / n;
+    const perExample = this.opts.dp?.mode === 'per-example';
+    let total: DpGradients | undefined;
+    for (let start = 0; start < n; start += chunk) {
+      const m = Math.min(chunk, n - start);
+      const r = await this.dpGradientsOnce(images.subarray(start * per, (start + m) * per), labels.subarray(start, start + m), m, clipNorm);
+      if (!total) {
+        // Copies: onnxruntime may reuse its output buffers on the next run.
+        total = { ...r, loss: r.loss * m, norms: new Float32Array(n), grads: new Map([...r.grads].map(([k, g]) => [k, Float32Array.from(g)])) };
+        if (perExample) total.grads = new Map([...r.grads].map(([k, g]) => [k, concatInto(new Float32Array((g.length / m) * n), g, 0)]));
+      } else {
+        total.loss += r.loss * m;
+        total.correct += r.correct;
+        for (const [k, g] of r.grads) {
+          const acc = total.grads.get(k)!;
+          if (perExample) concatInto(acc, g, (g.length / m) * start);
+          else for (let i = 0; i < g.length; i++) acc[i]! += g[i]!;
+        }
+      }
+      total.norms.set(r.norms, start);
+    }
+    total!.loss /= n;
+    total!.size = n;
+    return total!;
+  }
+
+  private async dpGradientsOnce(images: Float32Array, labels: Int32Array, n: number, clipNorm: number): Promise<DpGradients> {
+    const dp = this.training.dp!;
     const feeds = this.feeds(images, labels, n);
     if (dp.clipInput) feeds[dp.clipInput] = new ort.Tensor('float32', Float32Array.of(clipNorm), []);
     const out = await this.session.run(feeds);
@@ -202,6 +239,11 @@ export class Trainer {
 
 function sessionOptions(opts: TrainerOptions) {
   return { threads: opts.threads, executionProvider: opts.executionProvider ?? 'cpu', noiseSeed: opts.noiseSeed ?? 'secure' } as const;
+}
+
+function concatInto(out: Float32Array, part: Float32Array, offset: number): Float32Array {
+  out.set(part, offset);
+  return out;
 }
 
 /** Number of rows whose arg-max equals the label. */

@@ -17,6 +17,8 @@ export interface TrainingRecipe {
   seed: number;
   shuffle: boolean;
   limit?: number;
+  /** Parameter averaging (De et al. 2022): the exported weights are the EMA at this decay. */
+  emaDecay?: number;
 }
 
 export interface TrainingRecord {

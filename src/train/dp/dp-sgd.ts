@@ -19,6 +19,7 @@ import { Random } from '../../random.js';
 import { RpOnnxError } from '../../errors.js';
 import type { Trainer, TrainerOptions, StepResult } from '../trainer.js';
 import { fit, type EpochReport } from '../fit.js';
+import type { EmaOptions } from '../ema.js';
 import { gatherBatch, type Batch, type Dataset } from '../data/index.js';
 import { noiseAt, type NoiseSchedule, type NoiseScheduleName } from './noise-schedule.js';
 import { AdaptiveClipper, gradientNoiseMultiplier } from './adaptive-clipping.js';
@@ -76,6 +77,11 @@ export interface PrivateStepOptions {
    * BatchNormalization at each step; the trainer must use batchNorm 'fed'.
    */
   publicData?: Dataset;
+  /**
+   * The logical (Poisson) batch runs through the training graph in chunks of at most this many
+   * examples (Opacus's BatchMemoryManager): memory is bounded, the step is unchanged.
+   */
+  physicalBatchSize?: number;
 }
 
 interface PrivateStepState {
@@ -175,7 +181,7 @@ export class PrivateStep implements StepStrategy {
     let norms: Float32Array = new Float32Array(0);
     let result: StepResult = { loss: NaN, correct: 0, size: 0 };
     if (batch.size > 0) {
-      const r = await trainer.dpGradients(batch.images, batch.labels, batch.size, this.clipNorm);
+      const r = await trainer.dpGradients(batch.images, batch.labels, batch.size, this.clipNorm, this.o.physicalBatchSize);
       result = { loss: r.loss, correct: r.correct, size: r.size };
       norms = r.norms;
       if (this.mode === 'per-example') encodeAndClip(r.grads, trainer, batch.size, dp.encodeTopK!, this.clipNorm, grads);
@@ -356,12 +362,17 @@ export interface DpFitOptions extends Omit<TrainerOptions, 'dp'> {
   dp: DpOptions;
   signal?: AbortSignal;
   publicData?: Dataset;
+  physicalBatchSize?: number;
+  ema?: EmaOptions;
   evalEvery?: number;
   checkpointDir?: string;
   resume?: boolean;
   onProgress?: (p: { epoch: number; epochs: number; step: number; stepsInEpoch: number; loss: number; accuracy: number; epsilon: number | null; clipNorm: number; sigma: number }) => void;
   onEpoch?: (e: EpochReport & { epsilon: number | null }) => void;
 }
+
+/** An epoch of a DP run: epsilon always present (null: not claimed). */
+export type DpEpochReport = EpochReport & { epsilon: number | null };
 
 export interface DpFitResult {
   model: Model;
@@ -380,9 +391,10 @@ export interface DpFitResult {
 /** `fit` with the private step: a thin wrapper for callers of the former DP loop. */
 export async function fitPrivate(model: Model, train: Dataset, test: Dataset | undefined, opts: DpFitOptions): Promise<DpFitResult> {
   const { dp, ...rest } = opts;
-  const strategy = new PrivateStep({ dp, batchSize: opts.batchSize, examples: train.count, shuffle: opts.shuffle, publicData: opts.publicData });
+  const { physicalBatchSize, ...loop } = rest;
+  const strategy = new PrivateStep({ dp, batchSize: opts.batchSize, examples: train.count, shuffle: opts.shuffle, publicData: opts.publicData, physicalBatchSize });
   const r = await fit(model, train, test, {
-    ...rest, epochs: opts.steps === undefined ? opts.epochs : undefined, strategy,
+    ...loop, epochs: opts.steps === undefined ? opts.epochs : undefined, strategy,
     onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, epsilon: p.epsilon ?? null, clipNorm: p.clipNorm ?? dp.maxGradNorm, sigma: p.sigma ?? 0 })),
     onEpoch: opts.onEpoch && ((e) => opts.onEpoch!({ ...e, epsilon: e.epsilon ?? null })),
   });

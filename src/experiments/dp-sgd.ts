@@ -1,0 +1,148 @@
+/**
+ * DP-SGD at the literature's level: a documented recipe trained on the full training split and
+ * scored on the test split, so our figure can be set beside the published ones on the same
+ * footing (Fashion-MNIST, epsilon 3, delta 1e-5):
+ *   Papernot et al. 2021 (tanh CNN):                     86.1% at eps 2.93
+ *   Tramer & Boneh 2021 (end-to-end CNN, same network):  86.0% at eps 3
+ * The dp-cnn recipe starts from Tramer & Boneh's (batch 2048, lr 4, momentum 0.9, C 0.1,
+ * 40 epochs, pixels in [0, 1]) and adds parameter averaging (De et al. 2022), which is
+ * post-processing of the private iterates and free under DP.
+ *
+ * Measured here (2026-12-01, one seed, 2 cores at load average 20-27, nice 10, 1 thread): the
+ * dp-cnn recipe at target 3 gave sigma 1.9238 (RDP), 1,160 steps, epsilon 2.993, test accuracy
+ * 86.40% with EMA and 86.44% for the last iterate, in 4,228 s. Opacus 1.4 with the same recipe:
+ * 86.62% in 1,260 s on a less loaded machine. The goal (>= 87%, faster than Opacus) is not met yet.
+ *
+ * Privacy: Poisson sampling at rate q = B / N (add/remove adjacency), Gaussian noise from the OS
+ * CSPRNG, sigma calibrated so the planned steps end at or below the target epsilon by the
+ * library's accountant. Only the parameters (and the averaged parameters derived from them) are
+ * covered; the test accuracy is computed on the public test split.
+ */
+import { buildModel } from '../../models/index.js';
+import { fitPrivate, type DpFitResult, type DpEpochReport } from '../train/dp/dp-sgd.js';
+import { subset, type Dataset } from '../train/data/index.js';
+import type { EmaOptions } from '../train/ema.js';
+import { RpOnnxError } from '../errors.js';
+
+export const DP_SGD_MODELS = ['dp-cnn', 'resnet8'] as const;
+export type DpSgdModel = (typeof DP_SGD_MODELS)[number];
+
+export interface DpSgdRecipe {
+  model: DpSgdModel;
+  epochs: number;
+  /** Expected (logical) batch size: the Poisson rate is batchSize / N. */
+  batchSize: number;
+  /** Examples per run of the training graph (memory only; no effect on the step). */
+  physicalBatchSize: number;
+  lr: number;
+  momentum: number;
+  schedule: 'constant' | 'cosine';
+  maxGradNorm: number;
+  /** Parameter averaging; null for the raw last iterate. */
+  ema: EmaOptions | null;
+  delta: number;
+  seed: number;
+}
+
+/**
+ * The recipes, by model. dp-cnn: Tramer & Boneh 2021's hyper-parameters plus EMA. resnet8
+ * (GroupNorm, the residual-perturbation experiment's network): the same optimiser settings,
+ * which are what src/experiments/residual-perturbation.ts uses for its DP-SGD rows.
+ */
+export const DP_SGD_RECIPES: Readonly<Record<DpSgdModel, DpSgdRecipe>> = {
+  'dp-cnn': {
+    model: 'dp-cnn', epochs: 40, batchSize: 2048, physicalBatchSize: 512, lr: 4, momentum: 0.9, schedule: 'constant',
+    maxGradNorm: 0.1, ema: { decay: 0.999, warmup: true }, delta: 1e-5, seed: 0,
+  },
+  resnet8: {
+    model: 'resnet8', epochs: 40, batchSize: 2048, physicalBatchSize: 256, lr: 4, momentum: 0.9, schedule: 'constant',
+    maxGradNorm: 0.1, ema: { decay: 0.999, warmup: true }, delta: 1e-5, seed: 0,
+  },
+};
+
+export interface DpSgdExperimentOptions {
+  train: Dataset;
+  test: Dataset;
+  targetEpsilon: number;
+  /** Overrides of the model's recipe. */
+  recipe?: Partial<DpSgdRecipe>;
+  model?: DpSgdModel;
+  /** Only the first N training examples (exploration; the rate is then B / N). */
+  limit?: number;
+  threads?: number;
+  onProgress?: (p: { epoch: number; epochs: number; step: number; stepsInEpoch: number; epsilon: number | null; sigma: number }) => void;
+  onEpoch?: (e: DpEpochReport) => void;
+}
+
+export interface DpSgdExperimentResult {
+  /** Test accuracy of the model returned (the EMA average when the recipe has one). */
+  testAccuracy: number;
+  /** Test accuracy of the last raw iterate. */
+  lastIterateTestAccuracy: number | null;
+  epsilon: number | null;
+  delta: number;
+  accountant: string;
+  sampling: 'poisson';
+  sigma: number;
+  sampleRate: number;
+  steps: number;
+  trainExamples: number;
+  testExamples: number;
+  seconds: number;
+  recipe: DpSgdRecipe;
+  statement: string;
+  epochs: DpEpochReport[];
+  result: DpFitResult;
+}
+
+export function resolveRecipe(model: DpSgdModel, overrides: Partial<DpSgdRecipe> = {}): DpSgdRecipe {
+  const base = DP_SGD_RECIPES[model];
+  if (!base) throw new RpOnnxError(`--model must be one of ${DP_SGD_MODELS.join(', ')}, got '${model}'`);
+  const r: DpSgdRecipe = { ...base, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)), model };
+  const positiveInt = (flag: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
+  };
+  positiveInt('--epochs', r.epochs);
+  positiveInt('--batch-size', r.batchSize);
+  positiveInt('--physical-batch-size', r.physicalBatchSize);
+  if (!(r.lr > 0)) throw new RpOnnxError(`--lr must be > 0, got ${r.lr}`);
+  if (!(r.momentum >= 0 && r.momentum < 1)) throw new RpOnnxError(`--momentum must be in [0, 1), got ${r.momentum}`);
+  if (!(r.maxGradNorm > 0)) throw new RpOnnxError(`--max-grad-norm must be > 0, got ${r.maxGradNorm}`);
+  if (r.ema && !(r.ema.decay >= 0 && r.ema.decay < 1)) throw new RpOnnxError(`--ema-decay must be in [0, 1), got ${r.ema.decay}`);
+  return r;
+}
+
+export async function runDpSgdExperiment(o: DpSgdExperimentOptions): Promise<DpSgdExperimentResult> {
+  if (!(o.targetEpsilon > 0 && Number.isFinite(o.targetEpsilon))) throw new RpOnnxError(`--target-epsilon must be a positive number, got ${o.targetEpsilon}`);
+  const recipe = resolveRecipe(o.model ?? 'dp-cnn', o.recipe);
+  if (o.train.shape.length !== 3 || o.train.shape[1] !== o.train.shape[2]) {
+    throw new RpOnnxError(`the experiment needs square images [C, H, W], got [${o.train.shape.join(', ')}]`);
+  }
+  const train = o.limit !== undefined && o.limit < o.train.count ? subset(o.train, Array.from({ length: o.limit }, (_, i) => i)) : o.train;
+  if (recipe.batchSize > train.count) throw new RpOnnxError(`--batch-size ${recipe.batchSize} exceeds the ${train.count} training examples`);
+  const [c, s] = [o.train.shape[0]!, o.train.shape[1]!];
+  const classes = Math.max(o.train.classes, o.test.classes);
+  const model = recipe.model === 'dp-cnn'
+    ? buildModel('dp-cnn', { inChannels: c, imageSize: s, classes, seed: recipe.seed })
+    : buildModel('resnet8', { inChannels: c, imageSize: s, classes, norm: 'group', seed: recipe.seed });
+  const r = await fitPrivate(model, train, o.test, {
+    optimizer: 'sgd', momentum: recipe.momentum, weightDecay: 0, threads: o.threads,
+    epochs: recipe.epochs, batchSize: recipe.batchSize, lr: recipe.lr, schedule: recipe.schedule, seed: recipe.seed,
+    physicalBatchSize: recipe.physicalBatchSize, ema: recipe.ema ?? undefined,
+    dp: {
+      maxGradNorm: recipe.maxGradNorm, delta: recipe.delta, targetEpsilon: o.targetEpsilon, noiseSchedule: 'constant', noiseEndRatio: 1,
+      sampling: 'poisson', clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: true,
+    },
+    onProgress: o.onProgress ? (p) => o.onProgress!({ epoch: p.epoch, epochs: p.epochs, step: p.step, stepsInEpoch: p.stepsInEpoch, epsilon: p.epsilon, sigma: p.sigma }) : undefined,
+    onEpoch: o.onEpoch,
+  });
+  const last = r.epochs.at(-1);
+  return {
+    testAccuracy: r.finalTestAccuracy ?? 0,
+    lastIterateTestAccuracy: last?.testAccuracy ?? null,
+    epsilon: r.privacy.epsilon, delta: recipe.delta, accountant: r.privacy.accountant, sampling: 'poisson',
+    sigma: r.noiseMultiplier, sampleRate: Math.min(1, recipe.batchSize / train.count), steps: r.steps,
+    trainExamples: train.count, testExamples: o.test.count, seconds: r.seconds, recipe,
+    statement: r.privacy.statement, epochs: r.epochs, result: r,
+  };
+}
