@@ -245,3 +245,24 @@ test('a FIFO as external data location or as the model file fails at once instea
   }
   expectError(() => loadModel(path), /is a FIFO/, path);
 }));
+
+test('external data of the wrong length for its dims is refused, with or without a length entry', inDir((dir) => {
+  const reference = mlpModel().toProto();
+  const b = initializer(reference, 'b').rawData;
+  writeFileSync(join(dir, 'b.bin'), Buffer.concat([b, Buffer.alloc(4)]));
+  const path = join(dir, 'm.onnx');
+  const cases: [Record<string, string>, RegExp][] = [
+    // No length: reads to the end of the file, 4 bytes more than [300] floats.
+    [{ location: 'b.bin' }, /tensor 'b' of float32 \[300\] needs 1200 bytes of data but has 1204 bytes/],
+    [{ location: 'b.bin', length: '1196' }, /needs 1200 bytes of data but has 1196 bytes/],
+    [{ location: 'b.bin', offset: '8' }, /needs 1200 bytes of data but has 1196 bytes/],
+    [{ location: 'b.bin', offset: '8', length: '1200' }, /\(offset 8, length 1200\) lies outside 'b.bin' \(1204 bytes\)/],
+    [{ location: 'b.bin', offset: '99999999999999999999', length: '1200' }, /lies outside 'b.bin'/],
+  ];
+  for (const [entries, pattern] of cases) {
+    writeFileSync(path, encodeModel(withExternal('b', entries)));
+    expectError(() => loadModel(path), pattern, path);
+  }
+  writeFileSync(path, encodeModel(withExternal('b', { location: 'b.bin', length: '1200' })));
+  assert.deepEqual(tensorToFloat32(loadModel(path).graph.initializers.get('b')!), tensorToFloat32(initializer(reference, 'b')));
+}));

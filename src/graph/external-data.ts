@@ -11,6 +11,7 @@ import { onnx, type ModelProto, type TensorProto } from './onnx.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { RpOnnxError } from '../errors.js';
 import { openRegularFile, readAt, type OpenedFile } from '../fs-read.js';
+import { checkTensorData } from './tensor-data-check.js';
 
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 
@@ -191,6 +192,8 @@ export function loadExternalData(proto: ModelProto, modelPath: string): void {
       // Inline now: the fields go back to absent, as in a model saved inline.
       t.externalData = [];
       Reflect.deleteProperty(t, 'dataLocation');
+      // Without a length the tensor reads to the end of the file: that, too, must fit its dims.
+      checkTensorData(t, modelPath);
     }
   } finally {
     for (const f of files.values()) closeSync(f.fd);

@@ -14,6 +14,7 @@ import { checkOutputPath, writeFileAtomic } from '../fs-atomic.js';
 import { readRegularFile } from '../fs-read.js';
 import { RpOnnxError } from '../errors.js';
 import { toNumber } from './tensor.js';
+import { checkModelTensorData } from './tensor-data-check.js';
 
 /** Highest IR version this build's schema describes. */
 export const MAX_IR_VERSION = 14;
@@ -45,6 +46,7 @@ export function decodeModel(bytes: Uint8Array, source = 'model'): ModelProto {
   if (ir > MAX_IR_VERSION) {
     throw new RpOnnxError(`${source} uses ONNX IR version ${ir}; rp-onnx reads up to ${MAX_IR_VERSION}: re-export the model with an older ONNX or upgrade rp-onnx`);
   }
+  checkModelTensorData(proto, source);
   return proto;
 }
 
