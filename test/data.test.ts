@@ -14,7 +14,7 @@ import { RpOnnxError } from '../src/errors.js';
 import { Random } from '../src/random.js';
 import {
   batches, channelStats, defaultDataDir, findFashionMnist, hasSplit, loadDataDir, loadDefaultDataset,
-  makeDataset, normalize, packageRoot, parseNpy, poissonBatches, split, subset, type Dataset,
+  makeDataset, normalize, packageRoot, parseNpy, poissonBatches, split, subset, checkFiniteInputs, type Dataset,
 } from '../src/train/data/index.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'data');
@@ -231,7 +231,7 @@ function npy(descr: string, shape: number[], data: ArrayBufferView, version = 1)
 }
 
 /** A zip written by hand: local headers, data, central directory, end record. */
-function zip(entries: { name: string; data: Uint8Array; deflate: boolean }[]): Uint8Array {
+function zip(entries: { name: string; data: Uint8Array; deflate: boolean; declaredSize?: number }[]): Uint8Array {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
@@ -241,10 +241,10 @@ function zip(entries: { name: string; data: Uint8Array; deflate: boolean }[]): U
     const crc = zlib.crc32(e.data);
     const lh = Buffer.alloc(30);
     lh.writeUInt32LE(0x04034b50, 0); lh.writeUInt16LE(20, 4); lh.writeUInt16LE(e.deflate ? 8 : 0, 8);
-    lh.writeUInt32LE(crc, 14); lh.writeUInt32LE(body.length, 18); lh.writeUInt32LE(e.data.length, 22); lh.writeUInt16LE(name.length, 26);
+    lh.writeUInt32LE(crc, 14); lh.writeUInt32LE(body.length, 18); lh.writeUInt32LE(e.declaredSize ?? e.data.length, 22); lh.writeUInt16LE(name.length, 26);
     const ch = Buffer.alloc(46);
     ch.writeUInt32LE(0x02014b50, 0); ch.writeUInt16LE(20, 4); ch.writeUInt16LE(20, 6); ch.writeUInt16LE(e.deflate ? 8 : 0, 10);
-    ch.writeUInt32LE(crc, 16); ch.writeUInt32LE(body.length, 20); ch.writeUInt32LE(e.data.length, 24); ch.writeUInt16LE(name.length, 28);
+    ch.writeUInt32LE(crc, 16); ch.writeUInt32LE(body.length, 20); ch.writeUInt32LE(e.declaredSize ?? e.data.length, 24); ch.writeUInt16LE(name.length, 28);
     ch.writeUInt32LE(offset, 42);
     locals.push(lh, name, body);
     centrals.push(ch, name);
@@ -429,5 +429,80 @@ describe('Dataset operations and samplers', () => {
     assert.ok(empty, 'some batch is empty');
     assert.equal(empty.images.length, 0);
     throwsRp(() => [...poissonBatches(ds, 0, 1, new Random(1))], /sample rate must lie in \(0, 1\]/);
+  });
+});
+
+describe('hostile data files: bounded memory, no empty data sets, finite inputs', () => {
+  /**
+   * A gzip "bomb": concatenated gzip members (gunzip reads them all) of 16 MiB of zeros each,
+   * after a first member holding a small, valid header. About 1 MB on disk, 1 GiB unpacked.
+   */
+  function gzipBomb(header: Uint8Array, members = 64): Buffer {
+    const zeros = zlib.gzipSync(Buffer.alloc(16 * 1024 * 1024), { level: 9 });
+    return Buffer.concat([zlib.gzipSync(header), ...Array.from({ length: members }, () => zeros)]);
+  }
+
+  function boundedLoad(dir: string, pattern: RegExp): void {
+    const rss = process.memoryUsage().rss;
+    const started = Date.now();
+    throwsRp(() => loadDataDir(dir, { split: 'train' }), pattern);
+    const seconds = (Date.now() - started) / 1000;
+    const grew = (process.memoryUsage().rss - rss) / 2 ** 20;
+    // Unbounded, this took 4.2 GB resident; bounded by the header it is a few kilobytes.
+    assert.ok(seconds < 5, `failed in ${seconds} s`);
+    assert.ok(grew < 200, `resident memory grew by ${grew.toFixed(0)} MiB`);
+  }
+
+  test('a gzip IDX file that decompresses past what its header declares fails fast, in bounded memory', () => {
+    const header = idx(0x00000803, [10, 28, 28], new Array<number>(7840).fill(7));
+    const bomb = gzipBomb(header);
+    assert.ok(bomb.length < 2_000_000, `${bomb.length} bytes`);
+    const dir = dirWith({
+      'train-images-idx3-ubyte.gz': bomb,
+      'train-labels-idx1-ubyte.gz': zlib.gzipSync(idx(0x00000801, [10], new Array<number>(10).fill(1))),
+    });
+    boundedLoad(dir, /train-images-idx3-ubyte.gz decompresses to more than the 7856 bytes its header declares/);
+    // A header declaring more than fits in memory is refused before decompressing anything.
+    const huge = dirWith({
+      'train-images-idx3-ubyte.gz': zlib.gzipSync(idx(0x00000803, [0xffffffff, 0xffff, 28], [])),
+      'train-labels-idx1-ubyte.gz': zlib.gzipSync(idx(0x00000801, [1], [1])),
+    });
+    throwsRp(() => loadDataDir(huge, { split: 'train' }), /header declares \d+ bytes of data, more than can be loaded/);
+    // The wrong magic inside a gzip file is reported as such, not as a size problem.
+    const wrong = dirWith({
+      'train-images-idx3-ubyte.gz': zlib.gzipSync(idx(0x00000801, [3], [1, 2, 3])),
+      'train-labels-idx1-ubyte.gz': zlib.gzipSync(idx(0x00000801, [3], [1, 2, 3])),
+    });
+    throwsRp(() => loadDataDir(wrong, { split: 'train' }), /wrong IDX magic 0x00000801 \(expected 0x00000803/);
+  });
+
+  test('gzip NPY and deflated NPZ entries are bounded by their header and directory', () => {
+    const x = npy('|u1', [2, 4, 4], new Uint8Array(32).fill(9));
+    const dir = dirWith({ 'x_train.npy.gz': gzipBomb(x, 16), 'y_train.npy': npy('<i8', [2], new BigInt64Array([0n, 1n])) });
+    boundedLoad(dir, /x_train.npy.gz decompresses to more than the \d+ bytes its header declares/);
+    // An NPZ entry whose directory says 128 bytes but which inflates to 64 MiB.
+    const big = Buffer.alloc(64 * 1024 * 1024);
+    const npzDir = dirWith({ 'train.npz': zip([
+      { name: 'images.npy', data: big, deflate: true, declaredSize: 128 },
+      { name: 'labels.npy', data: npy('<i8', [2], new BigInt64Array([0n, 1n])), deflate: false },
+    ]) });
+    boundedLoad(npzDir, /entry 'images.npy' inflates to more than the 128 bytes the directory declares/);
+  });
+
+  test('a data set with no examples is refused at load (training would loop over empty epochs)', () => {
+    const dir = dirWith({
+      'train-images-idx3-ubyte': idx(0x00000803, [0, 28, 28], []),
+      'train-labels-idx1-ubyte': idx(0x00000801, [0], []),
+    });
+    throwsRp(() => loadDataDir(dir, { split: 'train' }), /train-images-idx3-ubyte, .*train-labels-idx1-ubyte: the train split holds no examples/);
+    const npyDir = dirWith({ 'x_train.npy': npy('<f4', [0, 2, 2], new Float32Array(0)), 'y_train.npy': npy('<i8', [0], new BigInt64Array(0)) });
+    throwsRp(() => loadDataDir(npyDir, { split: 'train' }), /the train split holds no examples/);
+  });
+
+  test('checkFiniteInputs names the first NaN or infinity by example and position', () => {
+    checkFiniteInputs(new Float32Array([0, -1e38, 3.4e38, 1e-45]), 2, 'x.npy');
+    throwsRp(() => checkFiniteInputs(new Float32Array([0, 1, 2, 3, Number.NaN, 5]), 2, 'x.npy'), /^x.npy: input example 2, value 0 is NaN; inputs must be finite/);
+    throwsRp(() => checkFiniteInputs(new Float32Array([0, 1, 2, Number.NEGATIVE_INFINITY]), 4, 'request'), /^request: input example 0, value 3 is -Infinity/);
+    throwsRp(() => checkFiniteInputs([Infinity], 1, 'r'), /example 0, value 0 is Infinity/);
   });
 });
