@@ -6,7 +6,7 @@ import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
 import { fit } from '../src/train/fit.js';
-import { loadDataDir, hasSplit, defaultDataDir, subset } from '../src/train/data/index.js';
+import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/train/data/index.js';
 import { RpOnnxError } from '../src/errors.js';
 import { toolVersion } from './tool-version.js';
 import { dpOptionsFrom, registerDpOptions, runPrivateTraining } from './train-dp.js';
@@ -45,6 +45,7 @@ export function register(program: Command): void {
     .option('--checkpoint-dir <dir>', 'write an atomic checkpoint after every epoch')
     .option('--resume', 'continue from the latest checkpoint in --checkpoint-dir')
     .option('--execution-provider <ep>', 'cpu | cuda', 'cpu')
+    .option('--layout <layout>', 'input layout of the model: nchw | nhwc (default: detected from its input shape; NCHW data is transposed for an NHWC model)')
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print a JSON summary on stdout');
   registerDpOptions(cmd);
@@ -60,7 +61,8 @@ export function register(program: Command): void {
       let train = loadDataDir(dataDir, { split: 'train' });
       if (o.limit !== undefined) train = subset(train, Array.from({ length: Math.min(train.count, o.limit as number) }, (_, i) => i));
       const testDir = (o.testData as string | undefined) ?? (hasSplit(dataDir, 'test') ? dataDir : undefined);
-      const test = testDir ? loadDataDir(testDir, { split: 'test' }) : undefined;
+      let test = testDir ? loadDataDir(testDir, { split: 'test' }) : undefined;
+      ({ train, test } = fitSplitsToModel(model, { train, test }, { layout: o.layout as Layout | undefined }));
       if (o.dp) {
         await runPrivateTraining({ model, modelPath, train, test, dataDir, output, o, dp: dpOptionsFrom(o, train.count) });
         return;
