@@ -593,3 +593,10 @@ describe('fitting data to the model (layout, shape, classes)', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1);
   });
 });
+
+test('a .npy header with control characters in its dtype gives a one-line error (found by test/fuzz.test.ts)', () => {
+  const bytes = Buffer.from(npy('<f4', [1], new Float32Array([1])));
+  const at = bytes.indexOf("'<f4'") + 1;
+  bytes[at] = 0x0a; // '\n' inside the descr string
+  throwsRp(() => parseNpy(bytes, 'x.npy'), /^x.npy: unsupported dtype '\?f4'; use one of/);
+});

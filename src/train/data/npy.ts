@@ -26,6 +26,9 @@ const DTYPES: Record<string, { dtype: NpyDtype; size: number; view: (b: ArrayBuf
 };
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
+/** Header text for a one-line message: control characters shown as '?', cut at 60 characters. */
+const printable = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').slice(0, 60);
+
 interface NpyHeader {
   type: (typeof DTYPES)[string];
   descr: string;
@@ -67,16 +70,16 @@ function readHeader(bytes: Uint8Array, path: string, partial: boolean): NpyHeade
   }
   const type = DTYPES[descr];
   if (!type) {
-    throw new RpOnnxError(`${path}: unsupported dtype '${descr}'; use one of ${Object.keys(DTYPES).join(' ')} (e.g. a.astype(numpy.float32))`);
+    throw new RpOnnxError(`${path}: unsupported dtype '${printable(descr)}'; use one of ${Object.keys(DTYPES).join(' ')} (e.g. a.astype(numpy.float32))`);
   }
   if (type.size > 1 && endianness() !== 'LE') throw new RpOnnxError(`reading multi-byte .npy data needs a little-endian machine (${path})`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
     const d = Number(s.replace(/L$/, ''));
-    if (!Number.isSafeInteger(d) || d < 0) throw new RpOnnxError(`${path}: bad shape (${shapeText}) in the .npy header`);
+    if (!Number.isSafeInteger(d) || d < 0) throw new RpOnnxError(`${path}: bad shape (${printable(shapeText)}) in the .npy header`);
     return d;
   });
   const count = shape.reduce((a, b) => a * b, 1);
-  if (!Number.isSafeInteger(count * type.size)) throw new RpOnnxError(`${path}: shape (${shapeText}) in the .npy header is too large`);
+  if (!Number.isSafeInteger(count * type.size)) throw new RpOnnxError(`${path}: shape (${shape.join(', ')}) in the .npy header is too large`);
   return { type, descr, shape, count, dataStart: start + headerLen };
 }
 
