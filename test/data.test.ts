@@ -600,3 +600,21 @@ test('a .npy header with control characters in its dtype gives a one-line error 
   bytes[at] = 0x0a; // '\n' inside the descr string
   throwsRp(() => parseNpy(bytes, 'x.npy'), /^x.npy: unsupported dtype '\?f4'; use one of/);
 });
+
+test('train and audit refuse IDX label 255 for a 10-class model before any work, in one line', () => {
+  const dir = dirWith({
+    'train-images-idx3-ubyte': idx(0x00000803, [2, 28, 28], new Array<number>(1568).fill(0)),
+    'train-labels-idx1-ubyte': idx(0x00000801, [2], [1, 255]),
+    't10k-images-idx3-ubyte': idx(0x00000803, [2, 28, 28], new Array<number>(1568).fill(0)),
+    't10k-labels-idx1-ubyte': idx(0x00000801, [2], [0, 1]),
+  });
+  const model = join(dir, 'resnet8.onnx');
+  saveModel(buildModel('resnet8', { inChannels: 1, imageSize: 28 }), model);
+  for (const args of [['train', model, '--data', dir, '--steps', '1', '-o', join(dir, 'out.onnx')], ['audit', model, '--train-data', dir]]) {
+    const r = runCli(args);
+    assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, /^error: .*label 255 of example 1 is outside the model's 10 classes \(0..9\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  assert.equal(existsSync(join(dir, 'out.onnx')), false);
+});
