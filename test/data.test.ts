@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import { RpOnnxError } from '../src/errors.js';
 import { Random } from '../src/random.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
@@ -617,4 +618,15 @@ test('train and audit refuse IDX label 255 for a 10-class model before any work,
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
   assert.equal(existsSync(join(dir, 'out.onnx')), false);
+});
+
+test('a FIFO or a directory where a data file should be fails at once instead of blocking', () => {
+  const dir = dirWith({ 'train-images-idx3-ubyte': idx(0x00000803, [1, 2, 2], [1, 2, 3, 4]) });
+  execFileSync('mkfifo', [join(dir, 'train-labels-idx1-ubyte')]);
+  const started = Date.now();
+  throwsRp(() => loadDataDir(dir, { split: 'train' }), /train-labels-idx1-ubyte is a FIFO \(named pipe\), not a dataset file/);
+  assert.ok(Date.now() - started < 5000);
+  const d2 = dirWith({ 'x_train.npy': npy('<f4', [1, 1], new Float32Array([1])) });
+  mkdirSync(join(d2, 'y_train.npy'));
+  throwsRp(() => loadDataDir(d2, { split: 'train' }), /y_train.npy is a directory, not a dataset file/);
 });
