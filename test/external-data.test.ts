@@ -266,3 +266,17 @@ test('external data of the wrong length for its dims is refused, with or without
   writeFileSync(path, encodeModel(withExternal('b', { location: 'b.bin', length: '1200' })));
   assert.deepEqual(tensorToFloat32(loadModel(path).graph.initializers.get('b')!), tensorToFloat32(initializer(reference, 'b')));
 }));
+
+test('names and locations from the file with control characters still give one-line errors (found by test/fuzz.test.ts)', inDir((dir) => {
+  const path = join(dir, 'm.onnx');
+  const p = withExternal('W', { location: 'a\nb.bin' });
+  initializer(p, 'W').name = 'W\r\nnext';
+  writeFileSync(path, encodeModel(p));
+  expectError(() => loadModel(path), /external data file 'a\?b.bin' for tensor 'W\?\?next' not found beside the model \(.*a\?b.bin\)/, path);
+  const q = mlpModel().toProto();
+  const b = initializer(q, 'b');
+  b.name = 'b\u2028';
+  b.rawData = b.rawData.subarray(0, 8);
+  writeFileSync(path, encodeModel(q));
+  expectError(() => loadModel(path), /tensor 'b\?' of float32 \[300\] needs 1200 bytes/, path);
+}));

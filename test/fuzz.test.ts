@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
@@ -105,7 +105,7 @@ const BYTE_MUTATORS: Record<string, Mutator> = {
 const pick = <T>(rng: Random, a: readonly T[]): T => a[rng.int(a.length)]!;
 const EDGE_INTS = [-1, 0, 1, 2, 3, 7, 64, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), 2 ** 40, Number.MAX_SAFE_INTEGER];
 const LOCATIONS = ['link-out.bin', 'dir-out/secret.bin', 'passwd.bin', 'fifo.bin', 'sub', '', '../secret.bin', '/etc/passwd',
-  'sub/../../secret.bin', 'w.bin', 'missing.bin', 'C:\\windows\\win.ini', '\\\\server\\share', 'a\u0000b', 'x'.repeat(300), './w.bin'];
+  'sub/../../secret.bin', 'w.bin', 'missing.bin', 'C:\\windows\\win.ini', '\\\\server\\share', 'a\u0000b', 'x'.repeat(300), './w.bin', 'a\nb.bin', 'sub/\r\n'];
 
 const PROTO_MUTATORS: Record<string, (p: ModelProto, rng: Random) => void> = {
   dims: (p, rng) => {
@@ -173,6 +173,13 @@ const PROTO_MUTATORS: Record<string, (p: ModelProto, rng: Random) => void> = {
     else if (op === 1) n.input = [...(n.input ?? []), pick(rng, names)];
     else if (op === 2) n.opType = pick(rng, ['Conv', 'Add', 'Reshape', 'Slice', 'Pad', 'Transpose', 'Gather', 'Concat', 'Unsqueeze', 'NoSuchOp', '']);
     else nodes.splice(rng.int(nodes.length), 1);
+  },
+  /** Names with control characters, which end up in error messages. */
+  names: (p, rng) => {
+    const t = pick(rng, allTensors(p));
+    if (t) t.name = `${t.name}${pick(rng, ['\n', '\r\n', '\u2028', '\u0000', ''])}x`;
+    const n = p.graph?.node?.[0];
+    if (n && rng.int(2)) n.output = (n.output ?? []).map((o) => `${o}\n`);
   },
   opset: (p, rng) => {
     const o = p.opsetImport?.[0];
@@ -414,7 +421,16 @@ test('fuzz through the CLI: inspect and perturb on mutated models exit non-zero 
     assert.match(lines[0]!, /^error: /, what);
     assert.doesNotMatch(r.stderr, /internal error/, what);
   });
-  const line = `cli: ${results.length} spawned runs, ${errors} clean errors, ${results.length - errors} successes, 0 hangs, 0 internal errors in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+  // Whatever perturb wrote holds nothing from outside the model folder.
+  let written = 0;
+  for (let i = 0; i < jobs.length; i++) {
+    const out = join(tmp, `out-${i}.onnx`);
+    if (!existsSync(out)) continue;
+    written++;
+    const bytes = readFileSync(out);
+    assert.ok(!bytes.includes(SECRET.subarray(0, 40)) && !bytes.includes('root:x:0:0'), `${jobs[i]!.what}: output embeds a file from outside the model folder`);
+  }
+  const line = `cli: ${results.length} spawned runs, ${errors} clean errors, ${results.length - errors} successes (${written} perturbed models written, 0 escapes), 0 hangs, 0 internal errors in ${((Date.now() - started) / 1000).toFixed(1)} s`;
   console.log(line);
   ctx.diagnostic(line);
 });

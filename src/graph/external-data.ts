@@ -10,6 +10,7 @@ import { basename, dirname, isAbsolute, normalize, relative, resolve, sep } from
 import { onnx, type ModelProto, type TensorProto } from './onnx.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { RpOnnxError } from '../errors.js';
+import { printable } from '../printable.js';
 import { openRegularFile, readAt, type OpenedFile } from '../fs-read.js';
 import { checkTensorData } from './tensor-data-check.js';
 
@@ -38,12 +39,12 @@ export interface ExternalDataResult {
 export function resolveExternalLocation(location: string, baseDir: string, modelPath: string): string {
   if (!location) throw new RpOnnxError(`${modelPath}: a tensor has external data with no location`);
   if (isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location) || location.startsWith('\\')) {
-    throw new RpOnnxError(`${modelPath}: external data location '${location}' is absolute; only paths inside the model's folder are allowed`);
+    throw new RpOnnxError(`${modelPath}: external data location '${printable(location)}' is absolute; only paths inside the model's folder are allowed`);
   }
   const full = resolve(baseDir, normalize(location));
   const rel = relative(resolve(baseDir), full);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..') || location.split(/[\\/]/).includes('..')) {
-    throw new RpOnnxError(`${modelPath}: external data location '${location}' leaves the model's folder ('..' is refused); only paths inside it are allowed`);
+    throw new RpOnnxError(`${modelPath}: external data location '${printable(location)}' leaves the model's folder ('..' is refused); only paths inside it are allowed`);
   }
   return full;
 }
@@ -121,7 +122,7 @@ export function externalDataFiles(proto: ModelProto, modelPath: string): string[
 function parseExtent(value: string | undefined, key: string, t: TensorProto, modelPath: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value.trim())) {
-    throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}' has ${key} '${value}', not a non-negative integer`);
+    throw new RpOnnxError(`${modelPath}: external data of tensor '${printable(t.name)}' has ${key} '${value}', not a non-negative integer`);
   }
   return Number(value.trim());
 }
@@ -143,16 +144,16 @@ function openDataFile(file: string, realBase: string, location: string, t: Tenso
   try {
     real = realpathSync(file);
   } catch {
-    throw new RpOnnxError(`${modelPath}: external data file '${location}' for tensor '${t.name}' not found beside the model (${file})`);
+    throw new RpOnnxError(`${modelPath}: external data file '${printable(location)}' for tensor '${printable(t.name)}' not found beside the model (${printable(file)})`);
   }
   if (!isInside(realBase, real)) {
-    throw new RpOnnxError(`${modelPath}: external data location '${location}' of tensor '${t.name}' leads outside the model's folder through a symbolic link; only files inside it are allowed`);
+    throw new RpOnnxError(`${modelPath}: external data location '${printable(location)}' of tensor '${printable(t.name)}' leads outside the model's folder through a symbolic link; only files inside it are allowed`);
   }
   try {
     return openRegularFile(real, 'a data file');
   } catch (e) {
-    const why = e instanceof RpOnnxError ? e.message.replace(real, `'${location}'`) : String(e);
-    throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}': ${why}`);
+    const why = e instanceof RpOnnxError ? e.message.replace(real, `'${printable(location)}'`) : String(e);
+    throw new RpOnnxError(`${modelPath}: external data of tensor '${printable(t.name)}': ${why}`);
   }
 }
 
@@ -182,11 +183,11 @@ export function loadExternalData(proto: ModelProto, modelPath: string): void {
       const offset = parseExtent(e.get('offset'), 'offset', t, modelPath) ?? 0;
       const length = parseExtent(e.get('length'), 'length', t, modelPath) ?? Math.max(0, size - offset);
       if (offset + length > size) {
-        throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}' (offset ${offset}, length ${length}) lies outside '${location}' (${size} bytes)`);
+        throw new RpOnnxError(`${modelPath}: external data of tensor '${printable(t.name)}' (offset ${offset}, length ${length}) lies outside '${printable(location)}' (${size} bytes)`);
       }
       const buf = readAt(fd, length, offset);
       if (buf.length !== length) {
-        throw new RpOnnxError(`${modelPath}: external data file '${location}' of tensor '${t.name}' shrank while it was read`);
+        throw new RpOnnxError(`${modelPath}: external data file '${printable(location)}' of tensor '${printable(t.name)}' shrank while it was read`);
       }
       t.rawData = buf;
       // Inline now: the fields go back to absent, as in a model saved inline.
@@ -210,13 +211,13 @@ export function saveWithExternalData(proto: ModelProto, path: string, opts: Exte
   if (!Number.isFinite(threshold) || threshold < 0) throw new RpOnnxError(`external data threshold must be a non-negative number of bytes, got ${threshold}`);
   const location = opts.location ?? `${basename(path)}.data`;
   const dataFile = resolveExternalLocation(location, dirname(resolve(path)), path);
-  if (resolve(dataFile) === resolve(path)) throw new RpOnnxError(`external data location '${location}' is the model file itself: choose another --location`);
+  if (resolve(dataFile) === resolve(path)) throw new RpOnnxError(`external data location '${printable(location)}' is the model file itself: choose another --location`);
   const copy = onnx.ModelProto.decode(onnx.ModelProto.encode(proto).finish());
   const chunks: Uint8Array[] = [];
   let offset = 0;
   let tensors = 0;
   for (const t of initializerTensors(copy)) {
-    if (isExternal(t)) throw new RpOnnxError(`${path}: tensor '${t.name}' still refers to external data; load the model with its data before saving`);
+    if (isExternal(t)) throw new RpOnnxError(`${path}: tensor '${printable(t.name)}' still refers to external data; load the model with its data before saving`);
     const raw = t.rawData;
     if (!raw || raw.length === 0 || raw.length < threshold) continue;
     const pad = (EXTERNAL_ALIGNMENT - (offset % EXTERNAL_ALIGNMENT)) % EXTERNAL_ALIGNMENT;

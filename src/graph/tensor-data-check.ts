@@ -9,6 +9,7 @@ import { onnx, type ModelProto, type TensorProto } from './onnx.js';
 import { allTensors, isExternal } from './external-data.js';
 import { toNumber } from './tensor.js';
 import { RpOnnxError } from '../errors.js';
+import { printable } from '../printable.js';
 
 const DT = onnx.TensorProto.DataType;
 
@@ -67,7 +68,7 @@ function checkedCount(t: TensorProto, source: string): { dims: number[]; count: 
   let count = 1;
   for (const d of dims) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new RpOnnxError(`${source}: tensor '${t.name}' has dims ${dimsText(dims)}; every dim must be a non-negative integer (the file is corrupt)`);
+      throw new RpOnnxError(`${source}: tensor '${printable(t.name)}' has dims ${dimsText(dims)}; every dim must be a non-negative integer (the file is corrupt)`);
     }
     count *= d;
   }
@@ -82,11 +83,11 @@ export function checkTensorData(t: TensorProto, source: string): void {
   if (isExternal(t)) return;
   const layout = LAYOUTS[t.dataType];
   if (!layout) {
-    throw new RpOnnxError(`${source}: tensor '${t.name}' has ${t.dataType === 0 ? 'no data type' : `unknown data type ${t.dataType}`}; the file is corrupt or from a newer ONNX`);
+    throw new RpOnnxError(`${source}: tensor '${printable(t.name)}' has ${t.dataType === 0 ? 'no data type' : `unknown data type ${t.dataType}`}; the file is corrupt or from a newer ONNX`);
   }
   const { dims, count: total } = checkedCount(t, source);
   let count = total;
-  let what = `tensor '${t.name}' of ${layout.name} ${dimsText(dims)}`;
+  let what = `tensor '${printable(t.name)}' of ${layout.name} ${dimsText(dims)}`;
   if (t.segment) {
     // A segment (deprecated) holds elements [begin, end) of the tensor, not all of them.
     const begin = toNumber(t.segment.begin);

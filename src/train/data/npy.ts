@@ -6,6 +6,7 @@
  */
 import { endianness } from 'node:os';
 import { RpOnnxError } from '../../errors.js';
+import { printable } from '../../printable.js';
 
 export type NpyDtype = 'f4' | 'f8' | 'u1' | 'i4' | 'i8';
 export type NpyData = Float32Array | Float64Array | Uint8Array | Int32Array | BigInt64Array;
@@ -25,9 +26,6 @@ const DTYPES: Record<string, { dtype: NpyDtype; size: number; view: (b: ArrayBuf
   '<i8': { dtype: 'i8', size: 8, view: (b, n) => new BigInt64Array(b, 0, n) },
 };
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-
-/** Header text for a one-line message: control characters shown as '?', cut at 60 characters. */
-const printable = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').slice(0, 60);
 
 interface NpyHeader {
   type: (typeof DTYPES)[string];
@@ -70,12 +68,12 @@ function readHeader(bytes: Uint8Array, path: string, partial: boolean): NpyHeade
   }
   const type = DTYPES[descr];
   if (!type) {
-    throw new RpOnnxError(`${path}: unsupported dtype '${printable(descr)}'; use one of ${Object.keys(DTYPES).join(' ')} (e.g. a.astype(numpy.float32))`);
+    throw new RpOnnxError(`${path}: unsupported dtype '${printable(descr, 40)}'; use one of ${Object.keys(DTYPES).join(' ')} (e.g. a.astype(numpy.float32))`);
   }
   if (type.size > 1 && endianness() !== 'LE') throw new RpOnnxError(`reading multi-byte .npy data needs a little-endian machine (${path})`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
     const d = Number(s.replace(/L$/, ''));
-    if (!Number.isSafeInteger(d) || d < 0) throw new RpOnnxError(`${path}: bad shape (${printable(shapeText)}) in the .npy header`);
+    if (!Number.isSafeInteger(d) || d < 0) throw new RpOnnxError(`${path}: bad shape (${printable(shapeText, 60)}) in the .npy header`);
     return d;
   });
   const count = shape.reduce((a, b) => a * b, 1);
