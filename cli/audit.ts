@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
-import { loadDataDir, defaultDataDir, hasSplit, subset, type Dataset } from '../src/train/data/index.js';
+import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, type Dataset, type Layout } from '../src/train/data/index.js';
 import { auditMembership, ATTACKS, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport } from '../src/privacy/membership-inference.js';
 import { renderAuditHtml } from '../src/privacy/report-html.js';
 import { ProgressLine } from './progress.js';
@@ -63,6 +63,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for choosing members and non-members', parseIntOption('--seed'), 0)
     .option('--noise-seed <n>', 'seed the model\'s noise (reproducible audits); default: fresh OS entropy, as deployed', parseIntOption('--noise-seed'))
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', parseIntOption('--threads'))
+    .option('--layout <layout>', 'input layout of the model: nchw | nhwc (default: detected from its input shape)')
     .option('--report <file>', 'write a self-contained HTML report (ROC curves, loss histograms, metrics)')
     .option('--force', 'overwrite an existing report')
     .option('--json', 'print JSON on stdout')
@@ -88,7 +89,8 @@ export function register(program: Command): void {
         if (!(limit >= 1)) throw new UsageError(`--limit-train must be a positive integer, got ${limit}`);
         members = subset(members, Array.from({ length: Math.min(members.count, limit) }, (_, i) => i), `${members.name}[0:${limit}]`);
       }
-      const nonMembers = testDir === trainDir ? loadDataDir(testDir, { split: 'test' }) : loadSplit(testDir, 'test', '--test-data');
+      let nonMembers = testDir === trainDir ? loadDataDir(testDir, { split: 'test' }) : loadSplit(testDir, 'test', '--test-data');
+      ({ members, nonMembers } = fitSplitsToModel(model, { members, nonMembers }, { layout: o.layout as Layout | undefined }));
       const progress = new ProgressLine(true);
       const report = await auditMembership(model, {
         onProgress: (f) => progress.update(f, `audit: querying members and non-members ${(100 * f).toFixed(0)}%`),

@@ -3,12 +3,13 @@ import type { Command } from 'commander';
 import { action, printJson } from './common.js';
 import { loadModel } from '../src/graph/io.js';
 import { summarizeModel, PARAMETERS_COUNTED, type ModelSummary, type ValueSummary } from '../src/graph/model-summary.js';
+import type { RecordedMetadata } from '../src/graph/rp-metadata.js';
 import type { Dim } from '../src/graph/ir.js';
 
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('show what an ONNX model holds: opsets, inputs and outputs, parameter count, op histogram and the residual blocks found in it')
+    .description('show what an ONNX model holds: opsets, inputs and outputs, parameter count, op histogram, the residual blocks found in it, and what rp-onnx recorded (perturbation, privacy statement, training)')
     .argument('<model>', 'ONNX model file')
     .option('--json', 'print one JSON object')
     .addHelpText('after', `
@@ -53,6 +54,7 @@ function formatSummary(path: string, s: ModelSummary): string {
   out.push(`inputs      ${s.inputs.length}`, ...valuesTable(s.inputs));
   out.push(`outputs     ${s.outputs.length}`, ...valuesTable(s.outputs));
   out.push(`parameters  ${s.parameters.toLocaleString('en-US')} (${PARAMETERS_COUNTED})`);
+  if (s.perturbationConstants > 0) out.push(`            left out: ${s.perturbationConstants.toLocaleString('en-US')} elements of the perturbation's gamma constants`);
   const nodes = Object.values(s.ops).reduce((a, b) => a + b, 0);
   out.push(`ops         ${nodes} nodes: ${Object.entries(s.ops).map(([op, n]) => `${op} ${n}`).join(', ')}`);
   out.push(`residual blocks  ${s.residualBlocks.length}`);
@@ -67,5 +69,33 @@ function formatSummary(path: string, s: ModelSummary): string {
       out.push(`  ${' '.repeat(widths[0]!)}  branch ${b.branch}: ${opsText(b.branchOps)}`);
     });
   }
+  out.push(...recordedLines(s.recorded));
   return `${out.join('\n')}\n`;
+}
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '?' : typeof v === 'number' ? String(v) : JSON.stringify(v));
+
+/** What rp-onnx recorded in the model: version, perturbation per block, privacy statement, training. */
+function recordedLines(r: RecordedMetadata): string[] {
+  const out: string[] = [];
+  if (r.version !== null) out.push(`rp-onnx     version ${r.version}`);
+  const p = r.perturbation;
+  if (p) {
+    out.push(`perturbation  strategy ${p.strategy ?? '?'}, scale ${p.scale ?? '?'}, ${p.seed === null ? 'no seed (fresh noise)' : `seed ${p.seed} (reproducible noise)`}, ${p.blocks.length} block${p.blocks.length === 1 ? '' : 's'}`);
+    const rows = p.blocks.map((b) => [b.index === null ? '?' : String(b.index), b.add ?? '?', b.gamma === null ? '?' : String(b.gamma)]);
+    const head = ['#', 'add', 'gamma'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    for (const row of [head, ...rows]) out.push(`  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`);
+  }
+  if (r.privacy) {
+    const statement = typeof r.privacy.statement === 'string' ? r.privacy.statement : `epsilon ${text(r.privacy.epsilon)}, delta ${text(r.privacy.delta)}`;
+    out.push(`privacy     ${statement}`);
+  }
+  const t = r.training;
+  if (t) {
+    const acc = typeof t.finalTestAccuracy === 'number' ? `, final test accuracy ${(100 * t.finalTestAccuracy).toFixed(2)}%` : '';
+    out.push(`training    data ${text(t.data)}, ${text(t.examples)} examples, ${text(t.steps)} steps${t.epochs !== undefined ? `, ${text(t.epochs)} epochs` : ''}${acc}`);
+  }
+  if (r.unreadable.length > 0) out.push(`unreadable  ${r.unreadable.join(', ')} (not the JSON rp-onnx writes; edited by hand or by another tool)`);
+  return out;
 }

@@ -5,7 +5,7 @@ import { action, printJson, parseIntOption, UsageError } from './common.js';
 import { loadModel } from '../src/graph/io.js';
 import { tensorTypeOf, type Model } from '../src/graph/ir.js';
 import { RpOnnxError } from '../src/errors.js';
-import { loadDataDir, parseNpy, type Split } from '../src/train/data/index.js';
+import { loadDataDir, parseNpy, fitExamplesToModel, type Layout, type Split } from '../src/train/data/index.js';
 import { predict, type PredictInput } from '../src/runtime/predict.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../src/runtime/session.js';
 
@@ -41,10 +41,11 @@ export function register(program: Command): void {
     .option('--execution-provider <ep>', `onnxruntime execution provider: ${EXECUTION_PROVIDERS.join(' | ')}`, 'cpu')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', parseIntOption('--threads'))
     .option('--seed <n>', 'seed the noise (reproducible runs); default: fresh OS entropy per model', parseIntOption('--seed'))
+    .option('--layout <layout>', 'input layout of the model: nchw | nhwc (default: detected from its input shape)')
     .option('--json', 'print JSON on stdout')
     .action(action(async (modelPath: string, o: {
       data?: string; split: string; input?: string; samples: number; ensemble?: string; batch: number; limit?: number;
-      executionProvider: string; threads?: number; seed?: number; json?: boolean;
+      executionProvider: string; threads?: number; seed?: number; layout?: string; json?: boolean;
     }) => {
       if ((o.data === undefined) === (o.input === undefined)) throw new UsageError('give exactly one of --data DIR and --input FILE.npy');
       if (!EXECUTION_PROVIDERS.includes(o.executionProvider as ExecutionProvider)) {
@@ -60,6 +61,7 @@ export function register(program: Command): void {
       } else {
         input = npyInput(o.input!, models[0]!);
       }
+      input = fitExamplesToModel(models[0]!, input, { layout: o.layout as Layout | undefined, source: o.data ?? o.input });
       const r = await predict(models, input, {
         samples: o.samples, batch: o.batch, limit: o.limit, executionProvider: o.executionProvider as ExecutionProvider,
         threads: o.threads, noiseSeed: o.seed ?? 'secure',

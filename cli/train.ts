@@ -6,7 +6,7 @@ import { action, printJson, parseIntOption, parseNumberOption } from './common.j
 import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
-import { loadDataDir, hasSplit, defaultDataDir, subset } from '../src/train/data/index.js';
+import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/train/data/index.js';
 import { RpOnnxError } from '../src/errors.js';
 import { toolVersion } from './tool-version.js';
 import { readDpFlags, registerDpOptions } from './train-dp.js';
@@ -40,6 +40,7 @@ interface TrainFlags {
   batchNorm: 'train' | 'frozen';
   limit?: number;
   emaDecay?: number;
+  layout?: Layout;
   evalEvery: number;
   checkpointDir?: string;
   resume?: boolean;
@@ -75,6 +76,7 @@ export function register(program: Command): void {
     .option('--checkpoint-dir <dir>', 'write an atomic checkpoint after every epoch (a folder holding another run\'s checkpoints needs --resume or --force)')
     .option('--resume', 'continue from the latest checkpoint in --checkpoint-dir (DP: the ledger, clipping bound and schedule position too)')
     .addOption(new Option('--execution-provider <ep>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--layout <layout>', 'input layout of the model (default: detected from its input shape; NCHW data is transposed for an NHWC model)').choices(['nchw', 'nhwc']))
     .option('--force', 'overwrite an existing output file (and replace the checkpoints in --checkpoint-dir)')
     .option('--json', 'print a JSON summary on stdout');
   registerDpOptions(cmd);
@@ -92,7 +94,8 @@ export function register(program: Command): void {
     if (o.limit !== undefined) train = subset(train, Array.from({ length: Math.min(train.count, o.limit) }, (_, i) => i));
     const dp = readDpFlags(command, train.count);
     const testDir = o.testData ?? (hasSplit(dataDir, 'test') ? dataDir : undefined);
-    const test = testDir ? loadDataDir(testDir, { split: 'test' }) : undefined;
+    let test = testDir ? loadDataDir(testDir, { split: 'test' }) : undefined;
+    ({ train, test } = fitSplitsToModel(model, { train, test }, { layout: o.layout }));
     const progress = new ProgressLine(true);
     const interrupt = interruptOnSigint(progress);
     // Under DP the training loss and accuracy are computed on the private data without noise.

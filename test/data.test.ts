@@ -10,11 +10,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import { RpOnnxError } from '../src/errors.js';
 import { Random } from '../src/random.js';
+import { loadModel, saveModel } from '../src/graph/io.js';
+import { buildModel } from '../models/index.js';
+import { runCli } from './helpers/cli.js';
 import {
   batches, channelStats, defaultDataDir, findFashionMnist, hasSplit, loadDataDir, loadDefaultDataset,
-  makeDataset, normalize, packageRoot, parseNpy, poissonBatches, split, subset, type Dataset,
+  makeDataset, normalize, packageRoot, parseNpy, poissonBatches, split, subset, checkFiniteInputs, fitDataToModel, fitSplitsToModel, type Dataset,
 } from '../src/train/data/index.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'data');
@@ -231,7 +235,7 @@ function npy(descr: string, shape: number[], data: ArrayBufferView, version = 1)
 }
 
 /** A zip written by hand: local headers, data, central directory, end record. */
-function zip(entries: { name: string; data: Uint8Array; deflate: boolean }[]): Uint8Array {
+function zip(entries: { name: string; data: Uint8Array; deflate: boolean; declaredSize?: number }[]): Uint8Array {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
@@ -241,10 +245,10 @@ function zip(entries: { name: string; data: Uint8Array; deflate: boolean }[]): U
     const crc = zlib.crc32(e.data);
     const lh = Buffer.alloc(30);
     lh.writeUInt32LE(0x04034b50, 0); lh.writeUInt16LE(20, 4); lh.writeUInt16LE(e.deflate ? 8 : 0, 8);
-    lh.writeUInt32LE(crc, 14); lh.writeUInt32LE(body.length, 18); lh.writeUInt32LE(e.data.length, 22); lh.writeUInt16LE(name.length, 26);
+    lh.writeUInt32LE(crc, 14); lh.writeUInt32LE(body.length, 18); lh.writeUInt32LE(e.declaredSize ?? e.data.length, 22); lh.writeUInt16LE(name.length, 26);
     const ch = Buffer.alloc(46);
     ch.writeUInt32LE(0x02014b50, 0); ch.writeUInt16LE(20, 4); ch.writeUInt16LE(20, 6); ch.writeUInt16LE(e.deflate ? 8 : 0, 10);
-    ch.writeUInt32LE(crc, 16); ch.writeUInt32LE(body.length, 20); ch.writeUInt32LE(e.data.length, 24); ch.writeUInt16LE(name.length, 28);
+    ch.writeUInt32LE(crc, 16); ch.writeUInt32LE(body.length, 20); ch.writeUInt32LE(e.declaredSize ?? e.data.length, 24); ch.writeUInt16LE(name.length, 28);
     ch.writeUInt32LE(offset, 42);
     locals.push(lh, name, body);
     centrals.push(ch, name);
@@ -430,4 +434,199 @@ describe('Dataset operations and samplers', () => {
     assert.equal(empty.images.length, 0);
     throwsRp(() => [...poissonBatches(ds, 0, 1, new Random(1))], /sample rate must lie in \(0, 1\]/);
   });
+});
+
+describe('hostile data files: bounded memory, no empty data sets, finite inputs', () => {
+  /**
+   * A gzip "bomb": concatenated gzip members (gunzip reads them all) of 16 MiB of zeros each,
+   * after a first member holding a small, valid header. About 1 MB on disk, 1 GiB unpacked.
+   */
+  function gzipBomb(header: Uint8Array, members = 64): Buffer {
+    const zeros = zlib.gzipSync(Buffer.alloc(16 * 1024 * 1024), { level: 9 });
+    return Buffer.concat([zlib.gzipSync(header), ...Array.from({ length: members }, () => zeros)]);
+  }
+
+  function boundedLoad(dir: string, pattern: RegExp): void {
+    const rss = process.memoryUsage().rss;
+    const started = Date.now();
+    throwsRp(() => loadDataDir(dir, { split: 'train' }), pattern);
+    const seconds = (Date.now() - started) / 1000;
+    const grew = (process.memoryUsage().rss - rss) / 2 ** 20;
+    // Unbounded, this took 4.2 GB resident; bounded by the header it is a few kilobytes.
+    assert.ok(seconds < 5, `failed in ${seconds} s`);
+    assert.ok(grew < 200, `resident memory grew by ${grew.toFixed(0)} MiB`);
+  }
+
+  test('a gzip IDX file that decompresses past what its header declares fails fast, in bounded memory', () => {
+    const header = idx(0x00000803, [10, 28, 28], new Array<number>(7840).fill(7));
+    const bomb = gzipBomb(header);
+    assert.ok(bomb.length < 2_000_000, `${bomb.length} bytes`);
+    const dir = dirWith({
+      'train-images-idx3-ubyte.gz': bomb,
+      'train-labels-idx1-ubyte.gz': zlib.gzipSync(idx(0x00000801, [10], new Array<number>(10).fill(1))),
+    });
+    boundedLoad(dir, /train-images-idx3-ubyte.gz decompresses to more than the 7856 bytes its header declares/);
+    // A header declaring more than fits in memory is refused before decompressing anything.
+    const huge = dirWith({
+      'train-images-idx3-ubyte.gz': zlib.gzipSync(idx(0x00000803, [0xffffffff, 0xffff, 28], [])),
+      'train-labels-idx1-ubyte.gz': zlib.gzipSync(idx(0x00000801, [1], [1])),
+    });
+    throwsRp(() => loadDataDir(huge, { split: 'train' }), /header declares \d+ bytes of data, more than can be loaded/);
+    // The wrong magic inside a gzip file is reported as such, not as a size problem.
+    const wrong = dirWith({
+      'train-images-idx3-ubyte.gz': zlib.gzipSync(idx(0x00000801, [3], [1, 2, 3])),
+      'train-labels-idx1-ubyte.gz': zlib.gzipSync(idx(0x00000801, [3], [1, 2, 3])),
+    });
+    throwsRp(() => loadDataDir(wrong, { split: 'train' }), /wrong IDX magic 0x00000801 \(expected 0x00000803/);
+  });
+
+  test('gzip NPY and deflated NPZ entries are bounded by their header and directory', () => {
+    const x = npy('|u1', [2, 4, 4], new Uint8Array(32).fill(9));
+    const dir = dirWith({ 'x_train.npy.gz': gzipBomb(x, 16), 'y_train.npy': npy('<i8', [2], new BigInt64Array([0n, 1n])) });
+    boundedLoad(dir, /x_train.npy.gz decompresses to more than the \d+ bytes its header declares/);
+    // An NPZ entry whose directory says 128 bytes but which inflates to 64 MiB.
+    const big = Buffer.alloc(64 * 1024 * 1024);
+    const npzDir = dirWith({ 'train.npz': zip([
+      { name: 'images.npy', data: big, deflate: true, declaredSize: 128 },
+      { name: 'labels.npy', data: npy('<i8', [2], new BigInt64Array([0n, 1n])), deflate: false },
+    ]) });
+    boundedLoad(npzDir, /entry 'images.npy' inflates to more than the 128 bytes the directory declares/);
+  });
+
+  test('a data set with no examples is refused at load (training would loop over empty epochs)', () => {
+    const dir = dirWith({
+      'train-images-idx3-ubyte': idx(0x00000803, [0, 28, 28], []),
+      'train-labels-idx1-ubyte': idx(0x00000801, [0], []),
+    });
+    throwsRp(() => loadDataDir(dir, { split: 'train' }), /train-images-idx3-ubyte, .*train-labels-idx1-ubyte: the train split holds no examples/);
+    const npyDir = dirWith({ 'x_train.npy': npy('<f4', [0, 2, 2], new Float32Array(0)), 'y_train.npy': npy('<i8', [0], new BigInt64Array(0)) });
+    throwsRp(() => loadDataDir(npyDir, { split: 'train' }), /the train split holds no examples/);
+  });
+
+  test('checkFiniteInputs names the first NaN or infinity by example and position', () => {
+    checkFiniteInputs(new Float32Array([0, -1e38, 3.4e38, 1e-45]), 2, 'x.npy');
+    throwsRp(() => checkFiniteInputs(new Float32Array([0, 1, 2, 3, Number.NaN, 5]), 2, 'x.npy'), /^x.npy: input example 2, value 0 is NaN; inputs must be finite/);
+    throwsRp(() => checkFiniteInputs(new Float32Array([0, 1, 2, Number.NEGATIVE_INFINITY]), 4, 'request'), /^request: input example 0, value 3 is -Infinity/);
+    throwsRp(() => checkFiniteInputs([Infinity], 1, 'r'), /example 0, value 0 is Infinity/);
+  });
+});
+
+describe('fitting data to the model (layout, shape, classes)', () => {
+  const MODELS = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+  /** count CIFAR-like examples of 3x32x32 with pixel values that identify their position. */
+  function cifarLike(count: number, labels: number[]): Dataset {
+    const rng = new Random(5);
+    return makeDataset({
+      images: Float32Array.from({ length: count * 3072 }, () => rng.uniform()), labels: Int32Array.from(labels),
+      count, shape: [3, 32, 32], classes: 10, name: 'cifar-like', source: 'test',
+    });
+  }
+
+  test('a Keras-style NHWC model gets NCHW data transposed to [H, W, C]', () => {
+    const keras = loadModel(join(MODELS, 'keras-style-resnet-nhwc-op13.onnx'));
+    const ds = cifarLike(2, [1, 7]);
+    const fitted = fitDataToModel(keras, ds);
+    assert.equal(fitted.layout, 'nhwc');
+    assert.deepEqual(fitted.shape, [32, 32, 3]);
+    // Independent index arithmetic: NCHW (n, c, y, x) lands at NHWC (n, y, x, c).
+    for (const [n, c, y, x] of [[0, 0, 0, 0], [0, 2, 5, 31], [1, 1, 31, 0], [1, 2, 17, 9]] as const) {
+      assert.equal(fitted.images[n * 3072 + (y * 32 + x) * 3 + c], ds.images[n * 3072 + c * 1024 + y * 32 + x]);
+    }
+    assert.deepEqual([...fitted.labels], [1, 7]);
+    // Fitting again is a no-op; an explicit layout that does not fit is refused with the fix.
+    assert.equal(fitDataToModel(keras, fitted), fitted);
+    throwsRp(() => fitDataToModel(keras, ds, { layout: 'nchw' }), /takes \[unk__1, 32, 32, 3\] .* but cifar-like has examples of 3x32x32/);
+  });
+
+  test('a shape mismatch names both shapes and the rebuild (resnet20 for 3x32x32, the default data is 1x28x28)', () => {
+    const resnet20 = buildModel('resnet20');
+    const train = loadDefaultDataset('train');
+    throwsRp(() => fitDataToModel(resnet20, train), /the model's input '.*' takes \[.*, 3, 32, 32\] \(examples of 3x32x32\) but fashion-mnist-small\/train has examples of 1x28x28: rebuild the model for this data \(rp-onnx models create resnet20 --in-channels 1 --image-size 28\) or give data of 3x32x32/);
+    const fitting = buildModel('resnet8', { inChannels: 1, imageSize: 28 });
+    const { train: t2, test: none } = fitSplitsToModel(fitting, { train, test: undefined });
+    assert.equal(t2, train);
+    assert.equal(none, undefined);
+  });
+
+  test('labels outside the model\'s classes, NaN/Inf inputs and empty data are refused', () => {
+    const model = buildModel('resnet8');
+    throwsRp(() => fitDataToModel(model, makeDataset({ ...cifarLike(2, [3, 1]), labels: Int32Array.from([3, 255]), classes: 256 })), /cifar-like: label 255 of example 1 is outside the model's 10 classes \(0..9\)/);
+    const nan = cifarLike(2, [0, 1]);
+    const images = nan.images.slice();
+    images[3072 + 5] = Number.NaN;
+    throwsRp(() => fitDataToModel(model, makeDataset({ ...nan, images })), /cifar-like: input example 1, value 5 is NaN/);
+    throwsRp(() => fitDataToModel(model, subset(nan, [])), /holds no examples/);
+    // Labels below the model's class count take the model's count.
+    assert.equal(fitDataToModel(buildModel('resnet8', { classes: 12 }), cifarLike(1, [0])).classes, 12);
+  });
+
+  test('predict: NHWC model on a CIFAR folder equals the same examples transposed by hand; label 255 exits 2', () => {
+    const rng = new Random(9);
+    const n = 3;
+    const pixels = Uint8Array.from({ length: n * 3072 }, () => rng.int(256));
+    const records = Buffer.alloc(n * 3073);
+    for (let i = 0; i < n; i++) {
+      records[i * 3073] = i;
+      records.set(pixels.subarray(i * 3072, (i + 1) * 3072), i * 3073 + 1);
+    }
+    const dir = dirWith({ 'test_batch.bin': records });
+    const nhwc = new Float32Array(n * 3072);
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) nhwc[i * 3072 + p * 3 + c] = pixels[i * 3072 + c * 1024 + p]! / 255;
+    writeFileSync(join(dir, 'x.npy'), npy('<f4', [n, 32, 32, 3], nhwc));
+    const model = join(MODELS, 'keras-style-resnet-nhwc-op13.onnx');
+    const fromDir = runCli(['predict', model, '--data', dir, '--json', '--threads', '1']);
+    assert.equal(fromDir.status, 0, fromDir.stderr);
+    const byHand = runCli(['predict', model, '--input', join(dir, 'x.npy'), '--json', '--threads', '1']);
+    assert.equal(byHand.status, 0, byHand.stderr);
+    const a = JSON.parse(fromDir.stdout) as { count: number };
+    const b = JSON.parse(byHand.stdout) as { logits: number[][]; predictions: number[] };
+    assert.equal(a.count, n);
+    // Labels 0, 1, 2 exist, so accuracy is checkable against the hand-transposed predictions.
+    const agree = b.predictions.filter((p, i) => p === i).length;
+    assert.equal((a as unknown as { correct: number }).correct, agree);
+    const labels = idx(0x00000801, [2], [3, 255]);
+    const bad = dirWith({ 't10k-images-idx3-ubyte': idx(0x00000803, [2, 28, 28], new Array<number>(1568).fill(0)), 't10k-labels-idx1-ubyte': labels });
+    const mnistModel = join(bad, 'resnet8.onnx');
+    saveModel(buildModel('resnet8', { inChannels: 1, imageSize: 28 }), mnistModel);
+    const r = runCli(['predict', mnistModel, '--data', bad]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^error: .*: label 255 of example 1 is outside the model's 10 classes \(0..9\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  });
+});
+
+test('a .npy header with control characters in its dtype gives a one-line error (found by test/fuzz.test.ts)', () => {
+  const bytes = Buffer.from(npy('<f4', [1], new Float32Array([1])));
+  const at = bytes.indexOf("'<f4'") + 1;
+  bytes[at] = 0x0a; // '\n' inside the descr string
+  throwsRp(() => parseNpy(bytes, 'x.npy'), /^x.npy: unsupported dtype '\?f4'; use one of/);
+});
+
+test('train and audit refuse IDX label 255 for a 10-class model before any work, in one line', () => {
+  const dir = dirWith({
+    'train-images-idx3-ubyte': idx(0x00000803, [2, 28, 28], new Array<number>(1568).fill(0)),
+    'train-labels-idx1-ubyte': idx(0x00000801, [2], [1, 255]),
+    't10k-images-idx3-ubyte': idx(0x00000803, [2, 28, 28], new Array<number>(1568).fill(0)),
+    't10k-labels-idx1-ubyte': idx(0x00000801, [2], [0, 1]),
+  });
+  const model = join(dir, 'resnet8.onnx');
+  saveModel(buildModel('resnet8', { inChannels: 1, imageSize: 28 }), model);
+  for (const args of [['train', model, '--data', dir, '--steps', '1', '-o', join(dir, 'out.onnx')], ['audit', model, '--train-data', dir]]) {
+    const r = runCli(args);
+    assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, /^error: .*label 255 of example 1 is outside the model's 10 classes \(0..9\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  assert.equal(existsSync(join(dir, 'out.onnx')), false);
+});
+
+test('a FIFO or a directory where a data file should be fails at once instead of blocking', () => {
+  const dir = dirWith({ 'train-images-idx3-ubyte': idx(0x00000803, [1, 2, 2], [1, 2, 3, 4]) });
+  execFileSync('mkfifo', [join(dir, 'train-labels-idx1-ubyte')]);
+  const started = Date.now();
+  throwsRp(() => loadDataDir(dir, { split: 'train' }), /train-labels-idx1-ubyte is a FIFO \(named pipe\), not a dataset file/);
+  assert.ok(Date.now() - started < 5000);
+  const d2 = dirWith({ 'x_train.npy': npy('<f4', [1, 1], new Float32Array([1])) });
+  mkdirSync(join(d2, 'y_train.npy'));
+  throwsRp(() => loadDataDir(d2, { split: 'train' }), /y_train.npy is a directory, not a dataset file/);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -13,6 +14,7 @@ import { EXTERNAL_ALIGNMENT, externalDataFiles } from '../src/graph/external-dat
 import { float32Tensor, int64Tensor, tensorToFloat32 } from '../src/graph/tensor.js';
 import { RpOnnxError } from '../src/errors.js';
 import { mlpModel, modelJson } from './fixtures/synthetic-model.js';
+import { runCli } from './helpers/cli.js';
 
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 
@@ -196,4 +198,85 @@ test('a model whose external data was not loaded cannot be saved elsewhere', inD
   saveModel(model, join(dir, 'other', 'copy.onnx'));
   assert.deepEqual(tensorToFloat32(loadModel(join(dir, 'other', 'copy.onnx')).graph.initializers.get('W')!), tensorToFloat32(initializer(mlpModel().toProto(), 'W')));
   assert.ok(readFileSync(join(dir, 'other', 'copy.onnx')).length > 9600);
+}));
+
+test('a symbolic link inside the model folder may not lead out of it (the folder check uses real paths)', inDir((dir) => {
+  // What `perturb` once embedded: a link named like a data file, pointing at a file outside.
+  const folder = join(dir, 'm');
+  mkdirSync(join(folder, 'sub'), { recursive: true });
+  writeFileSync(join(dir, 'secret.txt'), Buffer.alloc(9600, 0x41));
+  mkdirSync(join(dir, 'elsewhere'));
+  writeFileSync(join(dir, 'elsewhere', 'w.bin'), Buffer.alloc(9600));
+  symlinkSync(join(dir, 'secret.txt'), join(folder, 'w.bin'));
+  symlinkSync('../secret.txt', join(folder, 'relative.bin'));
+  symlinkSync(join(dir, 'elsewhere'), join(folder, 'linked-dir'));
+  symlinkSync('/etc/passwd', join(folder, 'passwd.bin'));
+  const path = join(folder, 'model.onnx');
+  for (const location of ['w.bin', 'relative.bin', 'linked-dir/w.bin', 'passwd.bin']) {
+    writeFileSync(path, encodeModel(withExternal('W', { location })));
+    expectError(() => loadModel(path), /leads outside the model's folder through a symbolic link/, path);
+  }
+  // A link that stays inside the folder is an ordinary file of the model.
+  const reference = mlpModel().toProto();
+  writeFileSync(join(folder, 'sub', 'real.bin'), initializer(reference, 'W').rawData);
+  symlinkSync(join('sub', 'real.bin'), join(folder, 'alias.bin'));
+  writeFileSync(path, encodeModel(withExternal('W', { location: 'alias.bin' })));
+  assert.deepEqual(tensorToFloat32(loadModel(path).graph.initializers.get('W')!), tensorToFloat32(initializer(reference, 'W')));
+  // A model folder reached through a link is fine: the comparison is between real paths.
+  symlinkSync(folder, join(dir, 'via-link'));
+  assert.equal(loadModel(join(dir, 'via-link', 'model.onnx')).graph.initializers.get('W')!.rawData.length, 9600);
+}));
+
+test('a FIFO as external data location or as the model file fails at once instead of blocking', inDir((dir) => {
+  const folder = join(dir, 'm');
+  mkdirSync(folder);
+  execFileSync('mkfifo', [join(folder, 'w.bin')]);
+  execFileSync('mkfifo', [join(folder, 'pipe.onnx')]);
+  const path = join(folder, 'model.onnx');
+  writeFileSync(path, encodeModel(withExternal('W', { location: 'w.bin' })));
+  // In a child process with a timeout: a blocking open would hang this test run otherwise.
+  for (const [model, pattern] of [[path, /external data of tensor 'W': 'w.bin' is a FIFO \(named pipe\), not a data file/], [join(folder, 'pipe.onnx'), /pipe.onnx is a FIFO \(named pipe\), not an ONNX model file/]] as const) {
+    const started = Date.now();
+    const r = runCli(['inspect', model], { timeoutMs: 20_000 });
+    assert.ok(Date.now() - started < 20_000, 'inspect returned before the timeout');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  expectError(() => loadModel(path), /is a FIFO/, path);
+}));
+
+test('external data of the wrong length for its dims is refused, with or without a length entry', inDir((dir) => {
+  const reference = mlpModel().toProto();
+  const b = initializer(reference, 'b').rawData;
+  writeFileSync(join(dir, 'b.bin'), Buffer.concat([b, Buffer.alloc(4)]));
+  const path = join(dir, 'm.onnx');
+  const cases: [Record<string, string>, RegExp][] = [
+    // No length: reads to the end of the file, 4 bytes more than [300] floats.
+    [{ location: 'b.bin' }, /tensor 'b' of float32 \[300\] needs 1200 bytes of data but has 1204 bytes/],
+    [{ location: 'b.bin', length: '1196' }, /needs 1200 bytes of data but has 1196 bytes/],
+    [{ location: 'b.bin', offset: '8' }, /needs 1200 bytes of data but has 1196 bytes/],
+    [{ location: 'b.bin', offset: '8', length: '1200' }, /\(offset 8, length 1200\) lies outside 'b.bin' \(1204 bytes\)/],
+    [{ location: 'b.bin', offset: '99999999999999999999', length: '1200' }, /lies outside 'b.bin'/],
+  ];
+  for (const [entries, pattern] of cases) {
+    writeFileSync(path, encodeModel(withExternal('b', entries)));
+    expectError(() => loadModel(path), pattern, path);
+  }
+  writeFileSync(path, encodeModel(withExternal('b', { location: 'b.bin', length: '1200' })));
+  assert.deepEqual(tensorToFloat32(loadModel(path).graph.initializers.get('b')!), tensorToFloat32(initializer(reference, 'b')));
+}));
+
+test('names and locations from the file with control characters still give one-line errors (found by test/fuzz.test.ts)', inDir((dir) => {
+  const path = join(dir, 'm.onnx');
+  const p = withExternal('W', { location: 'a\nb.bin' });
+  initializer(p, 'W').name = 'W\r\nnext';
+  writeFileSync(path, encodeModel(p));
+  expectError(() => loadModel(path), /external data file 'a\?b.bin' for tensor 'W\?\?next' not found beside the model \(.*a\?b.bin\)/, path);
+  const q = mlpModel().toProto();
+  const b = initializer(q, 'b');
+  b.name = 'b\u2028';
+  b.rawData = b.rawData.subarray(0, 8);
+  writeFileSync(path, encodeModel(q));
+  expectError(() => loadModel(path), /tensor 'b\?' of float32 \[300\] needs 1200 bytes/, path);
 }));

@@ -252,3 +252,62 @@ test('rp-onnx convert re-saves losslessly, to external data and back inline, and
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** The MLP with tensor `name` edited by `edit`, written to `dir/<file>`. */
+function mlpWith(dir: string, file: string, name: string, edit: (t: onnx.TensorProto) => void): string {
+  const p = mlpModel().toProto();
+  const t = graphOf(p).initializer.find((x) => x.name === name) as onnx.TensorProto;
+  edit(t);
+  const path = join(dir, file);
+  writeFileSync(path, encodeModel(p));
+  return path;
+}
+
+test('initializer data that does not match its dims and type is refused at load, naming the tensor and both sizes', () => {
+  const dir = tempDir();
+  try {
+    const floats = (t: onnx.TensorProto) => Array.from(new Float32Array(t.rawData.slice().buffer));
+    const cases: [string, string, (t: onnx.TensorProto) => void, RegExp][] = [
+      ['short-raw.onnx', 'W', (t) => { t.rawData = t.rawData.subarray(0, 9596); }, /tensor 'W' of float32 \[8, 300\] needs 9600 bytes of data but has 9596 bytes of raw_data/],
+      ['long-raw.onnx', 'b', (t) => { t.rawData = new Uint8Array(1204); }, /tensor 'b' of float32 \[300\] needs 1200 bytes of data but has 1204 bytes/],
+      ['float-data.onnx', 'b', (t) => { t.floatData = floats(t).slice(0, 299); t.rawData = new Uint8Array(0); }, /tensor 'b' of float32 \[300\] needs 300 values in float_data but has 299/],
+      ['no-data.onnx', 's', (t) => { t.rawData = new Uint8Array(0); }, /tensor 's' of float32 \[1\] has no data \(1 elements expected\)/],
+      ['dims.onnx', 'W', (t) => { t.dims = [8, 301]; }, /tensor 'W' of float32 \[8, 301\] needs 9632 bytes/],
+      ['negative.onnx', 'b', (t) => { t.dims = [-300]; }, /tensor 'b' has dims \[-300\]; every dim must be a non-negative integer/],
+      ['dtype.onnx', 'b', (t) => { t.dataType = 99; }, /tensor 'b' has unknown data type 99/],
+      ['int64.onnx', 'b', (t) => { t.dataType = onnx.TensorProto.DataType.INT64; }, /tensor 'b' of int64 \[300\] needs 2400 bytes/],
+    ];
+    for (const [file, name, edit, expect] of cases) {
+      const path = mlpWith(dir, file, name, edit);
+      assert.throws(() => loadModel(path), (e: unknown) => {
+        assert.ok(e instanceof RpOnnxError, `${file}: ${String(e)}`);
+        assert.match(e.message, expect);
+        assert.ok(e.message.startsWith(`${path}: `), e.message);
+        assert.ok(!e.message.includes('\n'));
+        return true;
+      });
+    }
+    // The untouched model and a float_data model of the right length still load.
+    assert.equal(loadModel(mlpWith(dir, 'typed.onnx', 'b', (t) => { t.floatData = floats(t); t.rawData = new Uint8Array(0); })).graph.initializers.get('b')!.floatData.length, 300);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('inspect and perturb refuse a model whose weights are truncated, and write nothing', async () => {
+  const dir = tempDir();
+  try {
+    const p = readModelProto('test/fixtures/cifar-resnet8-optA-concat-op13.onnx');
+    const conv = graphOf(p).initializer.find((t) => (t.rawData?.length ?? 0) > 1000) as onnx.TensorProto;
+    conv.rawData = conv.rawData.subarray(0, conv.rawData.length - 4);
+    const path = join(dir, 'short.onnx');
+    writeFileSync(path, encodeModel(p));
+    const out = join(dir, 'out.onnx');
+    const [inspect, perturb] = await Promise.all([runCli(['inspect', path]), runCli(['perturb', path, '--gamma', '0.1', '-o', out])]);
+    assertCliError(inspect, new RegExp(`tensor '${conv.name}' of float32 .* but has \\d+ bytes of raw_data`), 'inspect');
+    assertCliError(perturb, /bytes of raw_data; the file is truncated or corrupt/, 'perturb');
+    assert.equal(existsSync(out), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

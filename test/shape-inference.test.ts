@@ -8,7 +8,7 @@ import { GraphBuilder, float, floats } from '../src/graph/builder.js';
 import { onnx } from '../src/graph/onnx.js';
 import { encodeModel, readModelProto } from '../src/graph/io.js';
 import { dtypeName, int64Tensor, makeTensor, tensorDims, tensorToArray, type DType } from '../src/graph/tensor.js';
-import { inferShapes, inferModelShapes, opsWithShapeRules } from '../src/graph/shape-inference.js';
+import { inferShapes, inferModelShapes, opsWithShapeRules, registerShapeRule } from '../src/graph/shape-inference.js';
 import { Random } from '../src/random.js';
 import { TESTDATA, findModels } from './helpers/onnx-testdata.js';
 
@@ -549,4 +549,50 @@ test('on every ONNX test model onnxruntime can run, each fully inferred intermed
   t.diagnostic(`${ran} models run by onnxruntime; ${compared} of ${produced} values inferred fully and compared`);
   assert.deepEqual(mismatches, []);
   assert.ok(ran > 900 && compared > 2000);
+});
+
+/** Every dim a well-formed shape can hold: a non-negative integer, a name or null; no holes. */
+function assertWellFormed(types: Map<string, TensorType>, g: Graph): void {
+  for (const [name, t] of types) {
+    if (t.shape === null) continue;
+    assert.equal(Object.keys(t.shape).length, t.shape.length, `${name}: no empty slots in [${t.shape.join(', ')}]`);
+    for (const d of t.shape) assert.ok(d === null || typeof d === 'string' || (Number.isSafeInteger(d) && d >= 0), `${name}: dim ${d}`);
+  }
+  // What `inspect` does next: the recorded types must encode.
+  encodeModel(new Model(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 18 }] }), g).toProto());
+}
+
+test('axes outside the rank, or axes/starts/pads of different lengths, leave the output unknown instead of a shape with empty slots', () => {
+  const { g, b } = graphWith({ x: ['float32', [1, 3, 8, 8]] });
+  // Found by mutating the CIFAR ResNet fixtures: Slice over axis 5 of a rank-4 tensor set out[5]
+  // and left out[4] empty, which protobuf refused as ".onnx.TensorShapeProto.dim: object expected".
+  const slice5 = b.op1('Slice', ['x', b.int64s('st', [0]), b.int64s('en', [2]), b.int64s('ax', [5])]);
+  const sliceNeg = b.op1('Slice', ['x', b.int64s('st1', [0]), b.int64s('en1', [2]), b.int64s('ax1', [-7])]);
+  const sliceShort = b.op1('Slice', ['x', b.int64s('st2', [0]), b.int64s('en2', [2]), b.int64s('ax2', [1, 2])]);
+  const sliceAttr = b.op1('Slice', ['x'], { starts: [0, 0], ends: [1, 1], axes: [0, 9] });
+  const pad6 = b.op1('Pad', ['x', b.int64s('pads', [1, 1]), '', b.int64s('pax', [6])]);
+  const padShort = b.op1('Pad', ['x', b.int64s('pads1', [1, 1, 1])]);
+  const crop = b.op1('CenterCropPad', ['x', b.int64s('crop', [4, 4])], { axes: [2, 8] });
+  const fine = b.op1('Slice', ['x', b.int64s('st3', [0]), b.int64s('en3', [2]), b.int64s('ax3', [-1])]);
+  const t = inferShapes(g);
+  assertWellFormed(t, g);
+  for (const v of [slice5, sliceNeg, sliceShort, sliceAttr, pad6, padShort, crop]) {
+    const s = shapeOf(t, v);
+    assert.ok(s === undefined || s === null || s.every((d) => d === null), `${v}: unknown, got ${JSON.stringify(s)}`);
+  }
+  assert.deepEqual(shapeOf(t, fine), [1, 3, 8, 2]);
+});
+
+test('a rule that returns a malformed shape (hole, NaN, negative) is treated as not knowing it', () => {
+  registerShapeRule('RpTestMalformedShape', (ctx) => {
+    const holey: Dim[] = [1];
+    holey[2] = 3;
+    const k = ctx.node.getInt('kind', 0);
+    return [{ dtype: 'float32', shape: k === 0 ? holey : k === 1 ? [Number.NaN, 2] : [-1, 2] }];
+  });
+  const { g, b } = graphWith({ x: ['float32', [2]] });
+  const outs = [0, 1, 2].map((kind) => b.op1('RpTestMalformedShape', ['x'], { kind }));
+  const t = inferShapes(g);
+  assertWellFormed(t, g);
+  for (const o of outs) assert.deepEqual(shapeOf(t, o), undefined, o);
 });

@@ -1,14 +1,18 @@
 /**
  * ONNX external data: tensors whose bytes live in a side file, located relative to the model's
  * folder by the tensor's external_data entries (location, offset, length). Locations that are
- * absolute or escape the model's folder are refused: a model file must not make us read or
- * write elsewhere on disk.
+ * absolute or escape the model's folder are refused, by their text and, when reading, by their
+ * real path (a symbolic link inside the folder may point anywhere): a model file must not make
+ * us read or write elsewhere on disk. Only regular files are read.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, normalize, relative, resolve, sep } from 'node:path';
 import { onnx, type ModelProto, type TensorProto } from './onnx.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { RpOnnxError } from '../errors.js';
+import { printable } from '../printable.js';
+import { openRegularFile, readAt, type OpenedFile } from '../fs-read.js';
+import { checkTensorData } from './tensor-data-check.js';
 
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 
@@ -35,12 +39,12 @@ export interface ExternalDataResult {
 export function resolveExternalLocation(location: string, baseDir: string, modelPath: string): string {
   if (!location) throw new RpOnnxError(`${modelPath}: a tensor has external data with no location`);
   if (isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location) || location.startsWith('\\')) {
-    throw new RpOnnxError(`${modelPath}: external data location '${location}' is absolute; only paths inside the model's folder are allowed`);
+    throw new RpOnnxError(`${modelPath}: external data location '${printable(location)}' is absolute; only paths inside the model's folder are allowed`);
   }
   const full = resolve(baseDir, normalize(location));
   const rel = relative(resolve(baseDir), full);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..') || location.split(/[\\/]/).includes('..')) {
-    throw new RpOnnxError(`${modelPath}: external data location '${location}' leaves the model's folder ('..' is refused); only paths inside it are allowed`);
+    throw new RpOnnxError(`${modelPath}: external data location '${printable(location)}' leaves the model's folder ('..' is refused); only paths inside it are allowed`);
   }
   return full;
 }
@@ -118,55 +122,82 @@ export function externalDataFiles(proto: ModelProto, modelPath: string): string[
 function parseExtent(value: string | undefined, key: string, t: TensorProto, modelPath: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value.trim())) {
-    throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}' has ${key} '${value}', not a non-negative integer`);
+    throw new RpOnnxError(`${modelPath}: external data of tensor '${printable(t.name)}' has ${key} '${value}', not a non-negative integer`);
   }
   return Number(value.trim());
+}
+
+/** True when `path` is `folder` itself or lies below it (both already real, absolute paths). */
+function isInside(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+}
+
+/**
+ * Opens an external data file for reading. The location text was checked by
+ * resolveExternalLocation; here the real path (symbolic links resolved) must lie inside the
+ * model folder's real path too, and the file must be a regular file (a FIFO would block, a
+ * device read without end).
+ */
+function openDataFile(file: string, realBase: string, location: string, t: TensorProto, modelPath: string): OpenedFile {
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    throw new RpOnnxError(`${modelPath}: external data file '${printable(location)}' for tensor '${printable(t.name)}' not found beside the model (${printable(file)})`);
+  }
+  if (!isInside(realBase, real)) {
+    throw new RpOnnxError(`${modelPath}: external data location '${printable(location)}' of tensor '${printable(t.name)}' leads outside the model's folder through a symbolic link; only files inside it are allowed`);
+  }
+  try {
+    return openRegularFile(real, 'a data file');
+  } catch (e) {
+    const why = e instanceof RpOnnxError ? e.message.replace(real, `'${printable(location)}'`) : String(e);
+    throw new RpOnnxError(`${modelPath}: external data of tensor '${printable(t.name)}': ${why}`);
+  }
 }
 
 /** Reads every external tensor's bytes into raw_data and marks it inline. */
 export function loadExternalData(proto: ModelProto, modelPath: string): void {
   const baseDir = dirname(resolve(modelPath));
-  const fds = new Map<string, number>();
+  const external = allTensors(proto).filter(isExternal);
+  if (external.length === 0) return;
+  let realBase: string;
   try {
-    for (const t of allTensors(proto)) {
-      if (!isExternal(t)) continue;
+    realBase = realpathSync(baseDir);
+  } catch {
+    throw new RpOnnxError(`${modelPath}: the model's folder ${baseDir} cannot be resolved to read its external data`);
+  }
+  const files = new Map<string, OpenedFile>();
+  try {
+    for (const t of external) {
       const e = entries(t);
       const location = e.get('location') ?? '';
       const file = resolveExternalLocation(location, baseDir, modelPath);
-      let fd = fds.get(file);
-      if (fd === undefined) {
-        try {
-          fd = openSync(file, 'r');
-          if (fstatSync(fd).isDirectory()) {
-            closeSync(fd);
-            throw new RpOnnxError(`${modelPath}: external data location '${location}' of tensor '${t.name}' is a directory`);
-          }
-        } catch (err) {
-          if (err instanceof RpOnnxError) throw err;
-          throw new RpOnnxError(`${modelPath}: external data file '${location}' for tensor '${t.name}' not found beside the model (${file})`);
-        }
-        fds.set(file, fd);
+      let opened = files.get(file);
+      if (opened === undefined) {
+        opened = openDataFile(file, realBase, location, t, modelPath);
+        files.set(file, opened);
       }
-      const size = fstatSync(fd).size;
+      const { fd, size } = opened;
       const offset = parseExtent(e.get('offset'), 'offset', t, modelPath) ?? 0;
       const length = parseExtent(e.get('length'), 'length', t, modelPath) ?? Math.max(0, size - offset);
       if (offset + length > size) {
-        throw new RpOnnxError(`${modelPath}: external data of tensor '${t.name}' (offset ${offset}, length ${length}) lies outside '${location}' (${size} bytes)`);
+        throw new RpOnnxError(`${modelPath}: external data of tensor '${printable(t.name)}' (offset ${offset}, length ${length}) lies outside '${printable(location)}' (${size} bytes)`);
       }
-      const buf = Buffer.alloc(length);
-      let got = 0;
-      while (got < length) {
-        const n = readSync(fd, buf, got, length - got, offset + got);
-        if (n === 0) break;
-        got += n;
+      const buf = readAt(fd, length, offset);
+      if (buf.length !== length) {
+        throw new RpOnnxError(`${modelPath}: external data file '${printable(location)}' of tensor '${printable(t.name)}' shrank while it was read`);
       }
       t.rawData = buf;
       // Inline now: the fields go back to absent, as in a model saved inline.
       t.externalData = [];
       Reflect.deleteProperty(t, 'dataLocation');
+      // Without a length the tensor reads to the end of the file: that, too, must fit its dims.
+      checkTensorData(t, modelPath);
     }
   } finally {
-    for (const fd of fds.values()) closeSync(fd);
+    for (const f of files.values()) closeSync(f.fd);
   }
 }
 
@@ -180,13 +211,13 @@ export function saveWithExternalData(proto: ModelProto, path: string, opts: Exte
   if (!Number.isFinite(threshold) || threshold < 0) throw new RpOnnxError(`external data threshold must be a non-negative number of bytes, got ${threshold}`);
   const location = opts.location ?? `${basename(path)}.data`;
   const dataFile = resolveExternalLocation(location, dirname(resolve(path)), path);
-  if (resolve(dataFile) === resolve(path)) throw new RpOnnxError(`external data location '${location}' is the model file itself: choose another --location`);
+  if (resolve(dataFile) === resolve(path)) throw new RpOnnxError(`external data location '${printable(location)}' is the model file itself: choose another --location`);
   const copy = onnx.ModelProto.decode(onnx.ModelProto.encode(proto).finish());
   const chunks: Uint8Array[] = [];
   let offset = 0;
   let tensors = 0;
   for (const t of initializerTensors(copy)) {
-    if (isExternal(t)) throw new RpOnnxError(`${path}: tensor '${t.name}' still refers to external data; load the model with its data before saving`);
+    if (isExternal(t)) throw new RpOnnxError(`${path}: tensor '${printable(t.name)}' still refers to external data; load the model with its data before saving`);
     const raw = t.rawData;
     if (!raw || raw.length === 0 || raw.length < threshold) continue;
     const pad = (EXTERNAL_ALIGNMENT - (offset % EXTERNAL_ALIGNMENT)) % EXTERNAL_ALIGNMENT;

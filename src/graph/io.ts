@@ -2,7 +2,7 @@
  * ONNX model files: bytes <-> ModelProto <-> Model, with external data. Every failure is one
  * RpOnnxError line naming the file.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { onnx, type ModelProto } from './onnx.js';
 import { Model } from './ir.js';
@@ -11,8 +11,10 @@ import {
   type ExternalDataOptions, type ExternalDataResult,
 } from './external-data.js';
 import { checkOutputPath, writeFileAtomic } from '../fs-atomic.js';
+import { readRegularFile } from '../fs-read.js';
 import { RpOnnxError } from '../errors.js';
 import { toNumber } from './tensor.js';
+import { checkModelTensorData } from './tensor-data-check.js';
 
 /** Highest IR version this build's schema describes. */
 export const MAX_IR_VERSION = 14;
@@ -44,6 +46,7 @@ export function decodeModel(bytes: Uint8Array, source = 'model'): ModelProto {
   if (ir > MAX_IR_VERSION) {
     throw new RpOnnxError(`${source} uses ONNX IR version ${ir}; rp-onnx reads up to ${MAX_IR_VERSION}: re-export the model with an older ONNX or upgrade rp-onnx`);
   }
+  checkModelTensorData(proto, source);
   return proto;
 }
 
@@ -57,17 +60,10 @@ export interface LoadOptions {
 }
 
 function readBytes(path: string): Uint8Array {
-  try {
-    if (statSync(path).isDirectory()) throw new RpOnnxError(`${path} is a directory, not an ONNX model file`);
-    return readFileSync(path);
-  } catch (e) {
-    if (e instanceof RpOnnxError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new RpOnnxError(`${path}: no such file`);
-    if (err.code === 'EACCES') throw new RpOnnxError(`cannot read ${path}: permission denied`);
-    if (err.code === 'ERR_FS_FILE_TOO_LARGE') throw new RpOnnxError(`${path} is larger than 2 GiB: not a valid ONNX protobuf (weights that large belong in external data)`);
-    throw new RpOnnxError(`cannot read ${path}: ${err.code ?? oneLine(err.message)}`);
-  }
+  return readRegularFile(path, 'an ONNX model file', {
+    maxBytes: PROTOBUF_LIMIT,
+    tooLarge: `${path} is larger than 2 GiB: not a valid ONNX protobuf (weights that large belong in external data)`,
+  });
 }
 
 /** Reads a model file's ModelProto, resolving external data relative to the file's folder. */

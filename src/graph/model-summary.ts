@@ -1,12 +1,13 @@
 /**
  * A model at a glance, for `rp-onnx inspect`: format versions, producer, the real inputs and
- * outputs, how many parameters it holds, which ops it uses, and its residual blocks (the places
- * residual perturbation would inject noise).
+ * outputs, how many parameters it holds, which ops it uses, its residual blocks (the places
+ * residual perturbation would inject noise), and what rp-onnx recorded in it.
  */
 import type { Dim, Model, TensorType, ValueInfo } from './ir.js';
 import { tensorTypeOf } from './ir.js';
 import { elementCount, tensorDims, dtypeName } from './tensor.js';
 import { findResidualBlocks, type ResidualBlock } from './residual-finder.js';
+import { perturbationInitializers, readRecordedMetadata, type RecordedMetadata } from './rp-metadata.js';
 
 export interface ValueSummary {
   name: string;
@@ -27,14 +28,18 @@ export interface ModelSummary {
   outputs: ValueSummary[];
   /** Elements of floating-point initializers (see PARAMETERS_COUNTED). */
   parameters: number;
+  /** Elements of the perturbation's constants (gamma), left out of `parameters`. */
+  perturbationConstants: number;
   /** Node count per op type in the main graph, most frequent first; other domains as 'domain:Op'. */
   ops: Record<string, number>;
   residualBlocks: ResidualBlock[];
+  /** What rp-onnx recorded in metadata_props: perturbation, privacy statement, training record. */
+  recorded: RecordedMetadata;
 }
 
 /** What `parameters` counts, in words, for people reading the output. */
 export const PARAMETERS_COUNTED =
-  'elements of floating-point initializers: weights, biases and BatchNorm statistics; integer initializers and Constant nodes are not counted';
+  'elements of floating-point initializers: weights, biases and BatchNorm statistics; integer initializers, Constant nodes and the perturbation\'s gamma constants are not counted';
 
 const FLOAT_TYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 
@@ -53,8 +58,11 @@ export function summarizeModel(model: Model): ModelSummary {
   const opsets: Record<string, number> = {};
   for (const [domain, version] of model.opsets) opsets[domain === '' ? 'ai.onnx' : domain] = version;
 
+  const recorded = readRecordedMetadata(model);
+  const inserted = perturbationInitializers(model, recorded);
   let parameters = 0;
-  for (const t of g.initializers.values()) {
+  let perturbationConstants = 0;
+  for (const [name, t] of g.initializers) {
     let dtype: string;
     try {
       dtype = dtypeName(t.dataType);
@@ -62,7 +70,8 @@ export function summarizeModel(model: Model): ModelSummary {
       continue;
     }
     if (!FLOAT_TYPES.has(dtype)) continue;
-    parameters += elementCount(tensorDims(t));
+    if (inserted.has(name)) perturbationConstants += elementCount(tensorDims(t));
+    else parameters += elementCount(tensorDims(t));
   }
 
   const counts = new Map<string, number>();
@@ -80,7 +89,9 @@ export function summarizeModel(model: Model): ModelSummary {
     inputs: g.realInputs().map(valueSummary),
     outputs: g.outputs.map(valueSummary),
     parameters,
+    perturbationConstants,
     ops,
     residualBlocks: findResidualBlocks(g, { opset: model.opset() || undefined }),
+    recorded,
   };
 }

@@ -11,7 +11,7 @@ import { implicitInputs, tensorTypeOf, type Dim, type Graph, type Model, type No
 import { dtypeName, tensorDims } from './tensor.js';
 import { RpOnnxError } from '../errors.js';
 import { shapeRule, type ShapeContext } from './shape-rules/registry.js';
-import { MAX_FOLDED_ELEMENTS, isKnown, mergeShapes } from './shape-rules/dims.js';
+import { MAX_FOLDED_ELEMENTS, isKnown, isWellFormedShape, mergeShapes } from './shape-rules/dims.js';
 import { tensorValues } from './shape-rules/generators.js';
 import './shape-rules/elementwise.js';
 import './shape-rules/nn.js';
@@ -157,7 +157,8 @@ export function inferShapes(graph: Graph, opts: ShapeInferenceOptions = {}): Map
     const rule = node.isStandard ? shapeRule(node.opType) : undefined;
     if (rule) {
       try {
-        outs = rule(ctx);
+        // A malformed shape (an empty slot, NaN, a negative size) is a rule that could not decide.
+        outs = rule(ctx).map((t) => (t && isWellFormedShape(t.shape) ? t : null));
       } catch {
         outs = []; // malformed attributes or inputs: the outputs stay unknown
         for (const o of node.outputs) values.delete(o);

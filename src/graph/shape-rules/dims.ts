@@ -80,6 +80,37 @@ export function normAxis(axis: number, rank: number): number {
 }
 
 /**
+ * Axes normalised to [0, rank), each at most once. Throws (the engine then leaves the outputs
+ * unknown) on an axis outside [-rank, rank) or a repeat: rules that write `out[axis]` would
+ * otherwise leave empty slots in a shape, which cannot be recorded.
+ */
+export function checkedAxes(axes: readonly number[], rank: number): number[] {
+  const out = axes.map((a) => normAxis(a, rank));
+  const seen = new Set<number>();
+  for (const a of out) {
+    if (!Number.isInteger(a) || a < 0 || a >= rank || seen.has(a)) throw new Error(`axis ${a} is not a distinct axis of rank ${rank}`);
+    seen.add(a);
+  }
+  return out;
+}
+
+/** Throws unless every list has `length` entries (starts/ends/axes/steps of a Slice, ...). */
+export function sameLengths(length: number, ...lists: readonly (readonly unknown[])[]): void {
+  for (const l of lists) if (l.length !== length) throw new Error(`expected ${length} entries, got ${l.length}`);
+}
+
+/** A shape a type can record: every slot present and a non-negative integer, a name or null. */
+export function isWellFormedShape(shape: readonly Dim[] | null): boolean {
+  if (shape === null) return true;
+  for (let k = 0; k < shape.length; k++) {
+    if (!(k in shape)) return false;
+    const d = shape[k];
+    if (!(d === null || (typeof d === 'string' && d !== '') || (typeof d === 'number' && Number.isSafeInteger(d) && d >= 0))) return false;
+  }
+  return true;
+}
+
+/**
  * Numpy broadcasting of several shapes. A number other than 1 wins; a symbol survives when
  * every other operand has 1 or the same symbol there. Null when a rank is unknown.
  */

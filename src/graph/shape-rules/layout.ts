@@ -5,7 +5,7 @@
  */
 import type { Dim, TensorType } from '../ir.js';
 import { registerShapeRule, type ShapeContext } from './registry.js';
-import { MAX_FOLDED_ELEMENTS, allKnown, broadcastShapes, dimAdd, dimDiv, dimMul, dimProduct, flatIndex, foldBroadcast, foldMove, isKnown, normAxis, tensor } from './dims.js';
+import { MAX_FOLDED_ELEMENTS, allKnown, broadcastShapes, dimAdd, dimDiv, dimMul, dimProduct, flatIndex, foldBroadcast, foldMove, isKnown, normAxis, tensor, checkedAxes, sameLengths } from './dims.js';
 
 /** Output shape of Reshape: 0 copies the input dimension (unless allowzero), -1 is inferred. */
 export function reshapeShape(input: Dim[] | null, target: Dim[], allowZero: boolean): Dim[] {
@@ -144,10 +144,12 @@ registerShapeRule('Slice', (ctx) => {
   if (!starts || !ends) return [tensor(ctx.dtype(0), x.map(() => null))];
   const axesIn = fromAttrs ? node.getInts('axes') : ctx.hasInput(3) ? ctx.ints(3) : undefined;
   if (axesIn === null) return [tensor(ctx.dtype(0), x.map(() => null))];
-  const axes = (axesIn ?? starts.map((_, i) => i)).map((a) => normAxis(a, x.length));
+  const axes = checkedAxes(axesIn ?? starts.map((_, i) => i), x.length);
+  sameLengths(axes.length, starts, ends);
   const stepsIn = !fromAttrs && ctx.hasInput(4) ? ctx.ints(4) : undefined;
   if (stepsIn === null) return [tensor(ctx.dtype(0), x.map((d, k) => (axes.includes(k) ? null : d)))];
   const steps = stepsIn ?? starts.map(() => 1);
+  sameLengths(axes.length, steps);
   const out = [...x];
   axes.forEach((a, i) => {
     out[a] = sliceLength(x[a] ?? null, starts[i]!, ends[i]!, steps[i]!);
@@ -196,7 +198,7 @@ registerShapeRule('Unsqueeze', (ctx) => {
   if (v) ctx.setValue(0, v);
   if (!x || !axes) return [tensor(ctx.dtype(0), null)];
   const rank = x.length + axes.length;
-  const ones = new Set(axes.map((a) => normAxis(a, rank)));
+  const ones = new Set(checkedAxes(axes, rank));
   const out: Dim[] = [];
   let k = 0;
   for (let i = 0; i < rank; i++) out.push(ones.has(i) ? 1 : (x[k++] ?? null));
@@ -270,7 +272,8 @@ registerShapeRule('Pad', (ctx) => {
   if (!pads) return [tensor(ctx.dtype(0), x.map(() => null))];
   const axesIn = ctx.hasInput(3) ? ctx.ints(3) : undefined;
   if (axesIn === null) return [tensor(ctx.dtype(0), x.map(() => null))];
-  const axes = (axesIn ?? x.map((_, i) => i)).map((a) => normAxis(a, x.length));
+  const axes = checkedAxes(axesIn ?? x.map((_, i) => i), x.length);
+  sameLengths(2 * axes.length, pads);
   const out = [...x];
   axes.forEach((a, i) => {
     out[a] = dimAdd(x[a] ?? null, pads[i]! + pads[i + axes.length]!);
@@ -282,7 +285,8 @@ registerShapeRule('CenterCropPad', (ctx) => {
   const x = ctx.shape(0);
   const target = ctx.value(1);
   if (!x) return [tensor(ctx.dtype(0), null)];
-  const axes = ctx.node.getInts('axes', x.map((_, i) => i)).map((a) => normAxis(a, x.length));
+  const axes = checkedAxes(ctx.node.getInts('axes', x.map((_, i) => i)), x.length);
+  if (target) sameLengths(axes.length, target);
   const out = [...x];
   axes.forEach((a, i) => {
     out[a] = target ? (target[i] ?? null) : null;

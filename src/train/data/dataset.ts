@@ -12,8 +12,10 @@ export interface Dataset {
   /** N class indices in [0, classes). */
   readonly labels: Int32Array;
   readonly count: number;
-  /** Shape of one example, [C, H, W]. */
+  /** Shape of one example, [C, H, W] ([H, W, C] when `layout` is 'nhwc'). */
   readonly shape: readonly [number, number, number];
+  /** 'nhwc' once fitted to a model that takes channels last (see fit-to-model.ts); else NCHW. */
+  readonly layout?: 'nhwc';
   /** Number of classes (labels lie in [0, classes)). */
   readonly classes: number;
   /** Short name, e.g. 'fashion-mnist-small/train'. */
@@ -107,6 +109,7 @@ export function split(ds: Dataset, n: number, rng?: Random): [Dataset, Dataset] 
  * error, because it is almost always a bug.
  */
 export function normalize(ds: Dataset, mean: readonly number[], std: readonly number[]): Dataset {
+  if (ds.layout === 'nhwc') throw new RpOnnxError(`normalize ${ds.name}: normalize before fitting the data to an NHWC model`);
   const c = ds.shape[0];
   if (ds.normalization) throw new RpOnnxError(`dataset ${ds.name} is already normalized`);
   const expand = (v: readonly number[], what: string): number[] => {
@@ -133,6 +136,7 @@ export function normalize(ds: Dataset, mean: readonly number[], std: readonly nu
 
 /** Per-channel mean and (population) standard deviation over every pixel of every example. */
 export function channelStats(ds: Dataset): { mean: number[]; std: number[] } {
+  if (ds.layout === 'nhwc') throw new RpOnnxError(`channel statistics of ${ds.name}: compute them before fitting the data to an NHWC model`);
   const [c, h, w] = ds.shape;
   const plane = h * w;
   const sum = new Float64Array(c);

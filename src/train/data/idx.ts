@@ -6,20 +6,38 @@
  */
 import { join } from 'node:path';
 import { RpOnnxError } from '../../errors.js';
-import { bytesToUnit, readDataFile, readU32BE } from './read-bytes.js';
+import { bytesToUnit, readDataFile, readU32BE, type DeclaredSize } from './read-bytes.js';
 import { pickFile, type DataFormat, type Split, type SplitData } from './format.js';
 
 export const IDX_IMAGES_MAGIC = 0x00000803;
 export const IDX_LABELS_MAGIC = 0x00000801;
 
-/** Decodes an unsigned-byte IDX file whose magic must be `magic`; returns dims and the elements. */
-export function parseIdxU8(bytes: Uint8Array, path: string, magic: number, what: string): { dims: number[]; data: Uint8Array } {
-  if (bytes.length < 4) throw new RpOnnxError(`${path} is truncated: ${bytes.length} bytes, too short for an IDX header; re-download it`);
+function checkMagic(bytes: Uint8Array, path: string, magic: number, what: string): void {
   const got = readU32BE(bytes, 0);
   if (got !== magic) {
     const hex = (m: number) => `0x${m.toString(16).padStart(8, '0')}`;
     throw new RpOnnxError(`${path}: wrong IDX magic ${hex(got)} (expected ${hex(magic)} for ${what}); is this the right file?`);
   }
+}
+
+/** The file size an IDX header declares (header + elements), to bound decompression. */
+export function idxDeclaredSize(path: string, magic: number, what: string): DeclaredSize {
+  return (head) => {
+    if (head.length < 4) return undefined;
+    checkMagic(head, path, magic, what);
+    const ndim = magic & 0xff;
+    const header = 4 + 4 * ndim;
+    if (head.length < header) return undefined;
+    let size = 1;
+    for (let d = 0; d < ndim; d++) size *= readU32BE(head, 4 + 4 * d);
+    return header + size;
+  };
+}
+
+/** Decodes an unsigned-byte IDX file whose magic must be `magic`; returns dims and the elements. */
+export function parseIdxU8(bytes: Uint8Array, path: string, magic: number, what: string): { dims: number[]; data: Uint8Array } {
+  if (bytes.length < 4) throw new RpOnnxError(`${path} is truncated: ${bytes.length} bytes, too short for an IDX header; re-download it`);
+  checkMagic(bytes, path, magic, what);
   const ndim = magic & 0xff;
   const header = 4 + 4 * ndim;
   if (bytes.length < header) throw new RpOnnxError(`${path} is truncated inside its IDX header; re-download it`);
@@ -45,7 +63,8 @@ function labelFile(dir: string, files: ReadonlySet<string>, split: Split): strin
 }
 
 function readLabels(path: string): Int32Array {
-  const { data } = parseIdxU8(readDataFile(path), path, IDX_LABELS_MAGIC, 'unsigned-byte labels [N]');
+  const what = 'unsigned-byte labels [N]';
+  const { data } = parseIdxU8(readDataFile(path, idxDeclaredSize(path, IDX_LABELS_MAGIC, what)), path, IDX_LABELS_MAGIC, what);
   return Int32Array.from(data);
 }
 
@@ -57,7 +76,8 @@ export const idxFormat: DataFormat = {
   load(dir, files, split): SplitData {
     const imagesPath = join(dir, pickFile(files, imageNames(split))!);
     const labelsPath = labelFile(dir, files, split);
-    const { dims, data } = parseIdxU8(readDataFile(imagesPath), imagesPath, IDX_IMAGES_MAGIC, 'unsigned-byte images [N, H, W]');
+    const what = 'unsigned-byte images [N, H, W]';
+    const { dims, data } = parseIdxU8(readDataFile(imagesPath, idxDeclaredSize(imagesPath, IDX_IMAGES_MAGIC, what)), imagesPath, IDX_IMAGES_MAGIC, what);
     const labels = readLabels(labelsPath);
     const [n, h, w] = dims as [number, number, number];
     if (labels.length !== n) {

@@ -7,3 +7,5 @@ export type { DataFormat, FormatOptions, SplitData } from './format.js';
 export { parseIdxU8, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './idx.js';
 export { parseNpy, type NpyArray, type NpyDtype } from './npy.js';
 export { ZipArchive, type ZipEntry } from './zip.js';
+export { checkFiniteInputs } from './finite.js';
+export { fitDataToModel, fitExamplesToModel, fitSplitsToModel, LAYOUTS, type Examples, type FitToModelOptions, type Layout } from './fit-to-model.js';

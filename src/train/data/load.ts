@@ -89,6 +89,10 @@ export function loadDataDir(dir: string, opts: LoadDataOptions): Dataset {
     throw new RpOnnxError(`${r.dir} has no ${split} split; ${r.format.expected}`);
   }
   const data = r.format.load(r.dir, r.files, split, opts);
+  if (data.count === 0) {
+    // Training would loop over empty epochs forever; nothing else can use it either.
+    throw new RpOnnxError(`${data.files.join(', ')}: the ${split} split holds no examples; is this the right folder?`);
+  }
   let classes = opts.classes ?? data.classes;
   if (classes === undefined) {
     // One class count for both splits, so a model trained on one evaluates on the other.

@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RpOnnxError } from '../../errors.js';
 import { arrayToImages, arrayToLabels } from './arrays.js';
-import { parseNpy, type NpyArray } from './npy.js';
+import { npyDeclaredSize, parseNpy, type NpyArray } from './npy.js';
 import { readDataFile } from './read-bytes.js';
 import { ZipArchive } from './zip.js';
 import { pickFile, type DataFormat, type Split, type SplitData } from './format.js';
@@ -103,12 +103,12 @@ export const npyFormat: DataFormat = {
   has: (dir, files, split) => npyFiles(dir, files, split) !== undefined,
   loadLabels(dir, files, split) {
     const [, y] = npyFiles(dir, files, split)!;
-    return arrayToLabels(parseNpy(readDataFile(y), y), y);
+    return arrayToLabels(parseNpy(readDataFile(y, npyDeclaredSize(y)), y), y);
   },
   load(dir, files, split): SplitData {
     const [x, y] = npyFiles(dir, files, split)!;
-    const labels = arrayToLabels(parseNpy(readDataFile(y), y), y);
-    const img = arrayToImages(parseNpy(readDataFile(x), x), x);
+    const labels = arrayToLabels(parseNpy(readDataFile(y, npyDeclaredSize(y)), y), y);
+    const img = arrayToImages(parseNpy(readDataFile(x, npyDeclaredSize(x)), x), x);
     if (img.count !== labels.length) throw new RpOnnxError(`${x} has ${img.count} images but ${y} has ${labels.length} labels`);
     return { ...img, labels, files: [x, y] };
   },

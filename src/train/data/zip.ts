@@ -18,6 +18,9 @@ export interface ZipEntry {
   readonly flags: number;
 }
 
+/** Largest entry read: what one Buffer can hold. */
+const MAX_ENTRY_BYTES = 2 ** 31 - 1;
+
 const SIG_EOCD = 0x06054b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
 const SIG_ZIP64_EOCD = 0x06064b50;
@@ -118,13 +121,16 @@ export class ZipArchive {
     if (start + e.compressedSize > this.bytes.length) {
       throw new RpOnnxError(`${this.path} is truncated: entry '${name}' runs past the end of the file; re-create it`);
     }
+    if (e.size > MAX_ENTRY_BYTES) this.fail(`entry '${name}' declares ${e.size} bytes, more than can be loaded (${MAX_ENTRY_BYTES})`);
     const raw = this.bytes.subarray(start, start + e.compressedSize);
     let out: Uint8Array;
     if (e.method === 0) out = raw;
     else if (e.method === 8) {
       try {
-        out = zlib.inflateRawSync(raw);
+        // Bounded by the size the directory declares (+1 to tell a longer stream apart).
+        out = zlib.inflateRawSync(raw, { maxOutputLength: e.size + 1 });
       } catch (err) {
+        if (err instanceof RangeError) this.fail(`entry '${name}' inflates to more than the ${e.size} bytes the directory declares`);
         throw new RpOnnxError(`${this.path}: entry '${name}' does not inflate (${(err as Error).message}); the file is corrupt`);
       }
     } else this.fail(`entry '${name}' uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
