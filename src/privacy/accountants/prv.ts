@@ -89,6 +89,8 @@ export class PrvAccountant extends HistoryAccountant {
   readonly deltaErrorRatio: number;
   private grid: Grid | undefined;
   private readonly spectra = new Map<string, GroupSpectrum>();
+  /** Shift, infinite mass and moments of every group on the grid (small; the spectra are not kept for all). */
+  private readonly tails = new Map<string, Pick<GroupSpectrum, 'shift' | 'pInf' | 'logMgf'>>();
   /** Running sums over the included groups: sum count * log|X| and count * arg X, per direction. */
   private accLogMag: [Float64Array, Float64Array] | undefined;
   private accAngle: [Float64Array, Float64Array] | undefined;
@@ -163,7 +165,7 @@ export class PrvAccountant extends HistoryAccountant {
     const logFinite = [0, 0];
     const logMgf = [MGF_LAMBDAS.map(() => 0), MGF_LAMBDAS.map(() => 0)];
     for (const g of groups) {
-      const s = this.spectrum(g);
+      const s = this.tails.get(g.key) ?? this.spectrum(g);
       for (const d of [0, 1] as const) {
         shift[d]! += g.count * s.shift[d];
         logFinite[d]! += g.count * Math.log1p(-s.pInf[d]);
@@ -229,6 +231,7 @@ export class PrvAccountant extends HistoryAccountant {
     const kLo = Math.floor(bottom / h);
     this.grid = { delta, h, kLo, n, capacity, eta };
     this.spectra.clear();
+    this.tails.clear();
     this.reset();
     return this.grid;
   }
@@ -304,6 +307,7 @@ export class PrvAccountant extends HistoryAccountant {
       logMgf: [logMgfOf(remove, h), logMgfOf(add, h)],
     };
     this.spectra.set(g.key, s);
+    this.tails.set(g.key, { shift: s.shift, pInf: s.pInf, logMgf: s.logMgf });
     while (this.spectra.size > 3) this.spectra.delete(this.spectra.keys().next().value!);
     return s;
   }
