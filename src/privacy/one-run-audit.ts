@@ -179,14 +179,27 @@ export interface OneRunAuditOptions extends GuessOptions {
 }
 
 /**
- * The whole audit around one training run: `train` is called once with the training set plus the
- * included canaries (DP-SGD or plain: the caller's training), the result scored by -loss.
+ * The hook a training command needs (`rp-onnx train --audit-canaries M`): `train` is the set to
+ * train on instead of the original (canaries appended), and `finish(model)` scores the canaries
+ * and returns the JSON block `oneRunAudit` to print next to the accountant's epsilon.
  */
-export async function oneRunAudit(trainSet: Dataset, train: (ds: Dataset) => Promise<Model>, o: OneRunAuditOptions): Promise<OneRunAuditResult & { model: Model }> {
+export function prepareOneRunAudit(trainSet: Dataset, o: OneRunAuditOptions): { train: Dataset; canaries: Canaries; finish: (model: Model) => Promise<OneRunAuditResult> } {
   const rng = new Random(o.seed ?? 0);
   const c = makeCanaries(o.source, o.canaries, o.kind ?? 'mislabel', rng);
-  const model = await train(withCanaries(trainSet, c));
-  const r = await predict([model], { data: c.data.images, count: c.data.count, shape: c.data.shape, labels: c.data.labels }, { threads: o.threads, noiseSeed: 'secure' });
-  const scores = exampleStats(r.logits, c.data.labels, c.data.count).map((e) => -e.loss);
-  return { ...oneRunGuesses(scores, c.included, o.delta, o), model };
+  return {
+    train: withCanaries(trainSet, c),
+    canaries: c,
+    finish: async (model) => {
+      const r = await predict([model], { data: c.data.images, count: c.data.count, shape: c.data.shape, labels: c.data.labels }, { threads: o.threads, noiseSeed: 'secure' });
+      const scores = exampleStats(r.logits, c.data.labels, c.data.count).map((e) => -e.loss);
+      return oneRunGuesses(scores, c.included, o.delta, o);
+    },
+  };
+}
+
+/** The whole audit around one training run: `train` (DP-SGD or plain, the caller's) is called once. */
+export async function oneRunAudit(trainSet: Dataset, train: (ds: Dataset) => Promise<Model>, o: OneRunAuditOptions): Promise<OneRunAuditResult & { model: Model }> {
+  const hook = prepareOneRunAudit(trainSet, o);
+  const model = await train(hook.train);
+  return { ...(await hook.finish(model)), model };
 }
