@@ -75,9 +75,8 @@ export function register(program: Command): void {
     .option('--population <n>', 'RMIA: test examples outside the pool to compare with (default: --members)', parseIntOption('--population'))
     .option('--augment <kind>', `shadow attacks also query ${AUGMENTATIONS.join(' | ')} copies (hflip: mirrored images)`, 'none')
     .option('--variance <mode>', 'LiRA variance: auto (global below 64 shadows) | global | per-example', 'auto')
-    .option('--queue <url>', 'train shadows as jobs on BullMQ over Redis (redis://HOST:PORT), processed by `rp-onnx worker`')
+    .option('--queue <url>', 'train shadows as jobs on BullMQ over Redis (redis://HOST:PORT), processed by `rp-onnx worker` (default: one by one in this process)')
     .option('--artifacts <dir>', 'keep shadow models here (named by job; reused when present, shared with workers)')
-    .option('--concurrency <n>', 'shadows trained at once in this process (without --queue)', parseIntOption('--concurrency'), 1)
     .option('--shadow-threads <n>', 'onnxruntime threads per shadow (part of the result: keep it fixed to reproduce)', parseIntOption('--shadow-threads'), 1)
     .option('--epochs <n>', 'shadow recipe: epochs (default: from the model\'s training record)', parseIntOption('--epochs'))
     .option('--steps <n>', 'shadow recipe: steps instead of epochs', parseIntOption('--steps'))
@@ -218,7 +217,9 @@ async function shadowAudit(model: Awaited<ReturnType<typeof loadModel>>, modelPa
   } else {
     // The pool's parts come from the splits loaded above (train and test folders as given).
     const context = { init, pool: poolFrom(plan.task, (_dir, split) => (split === 'train' ? trainSplit : testSplit)) };
-    runner = new InProcessRunner({ [SHADOW_JOB_NAME]: shadowJobHandler({ artifacts, context }) }, o.concurrency as number);
+    // One at a time: onnxruntime-node runs a session on the main thread, so more would not be faster
+    // (parallel training is what --queue and `rp-onnx worker --concurrency N` are for).
+    runner = new InProcessRunner({ [SHADOW_JOB_NAME]: shadowJobHandler({ artifacts, context }) }, 1);
   }
   const progress = new ProgressLine(true);
   const started = Date.now();
