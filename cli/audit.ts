@@ -135,6 +135,12 @@ export function register(program: Command): void {
       if (limit !== undefined) {
         if (!(limit >= 1)) throw new RpOnnxError(`--limit-train must be a positive integer, got ${limit}`);
         members = subset(members, Array.from({ length: Math.min(members.count, limit) }, (_, i) => i), `${members.name}[0:${limit}]`);
+      } else {
+        // Members only from examples training used, as its record says (a --steps run may use few).
+        const record = readTrainingRecord(model, modelPath);
+        if (record && record.examples <= members.count) {
+          members = subset(members, record.used, `${members.name}[used by training]`);
+        }
       }
       const nonMembers = testDir === trainDir ? loadDataDir(testDir, { split: 'test' }) : loadSplit(testDir, 'test', '--test-data');
       const report = await auditMembership(model, {
