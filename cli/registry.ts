@@ -13,6 +13,7 @@ import { register as predict } from './predict.js';
 import { register as serve } from './serve.js';
 import { register as strip } from './strip.js';
 import { register as train } from './train.js';
+import { register as worker } from './worker.js';
 
 export const commands: ((program: Command) => void)[] = [
   demo,
@@ -28,4 +29,5 @@ export const commands: ((program: Command) => void)[] = [
   audit,
   attack,
   experiment,
+  worker,
 ];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auc, rocCurve, attackMetrics, epsilonBound, tprAtFpr } from '../src/privacy/attack-metrics.js';
+import { auc, rocCurve, attackMetrics, epsilonBound, tprAtFpr, empiricalEpsilon, heldOutEpsilon } from '../src/privacy/attack-metrics.js';
 import { betaQuantile, clopperPearson, regularizedBeta } from '../src/privacy/beta.js';
 import { Random } from '../src/random.js';
 
@@ -40,9 +40,25 @@ test('ROC, advantage, balanced accuracy and TPR at low FPR by hand', () => {
   assert.equal(m.auc, 12.5 / 16);
   assert.equal(m.advantage, 0.5); // at 0.8 (0.5 - 0) and at 0.35 (1 - 0.5)
   assert.equal(m.balancedAccuracy, 0.75);
-  // Only FPR-0 points are below 1% with 4 non-members: the best is TPR 0.5 (threshold 0.8).
-  assert.equal(m.tprAtFpr1, 0.5);
-  assert.equal(m.tprAtFpr01, 0.5);
+  // 4 non-members cannot resolve an FPR of 1%: unavailable, with the reason, never a number.
+  assert.equal(m.tprAtFpr1, null);
+  assert.equal(m.tprAtFpr01, null);
+  assert.equal(m.tprAtFpr001, null);
+  assert.match(m.unavailable!.tprAtFpr1!, /needs at least 100 non-members, the audit has 4/);
+  // The step reading itself: only FPR-0 points are below 1%, the best is TPR 0.5 (threshold 0.8).
+  assert.equal(tprAtFpr(roc, 0.01), 0.5);
+});
+
+test('TPR at 0.01% FPR is available from 10,000 non-members on', () => {
+  const nonMembers = Array.from({ length: 10_000 }, (_, i) => -i);
+  const members = [1, 2, 3, 4, ...Array(96).fill(-20_000)];
+  const m = attackMetrics(members, nonMembers, 1e-5);
+  // FPR <= 0.01% allows one false positive (score 0); the four members above it are found.
+  assert.equal(m.tprAtFpr001, 4 / 100);
+  assert.equal(m.unavailable, undefined);
+  const fewer = attackMetrics(members, nonMembers.slice(0, 9_999), 1e-5);
+  assert.equal(fewer.tprAtFpr001, null);
+  assert.equal(fewer.tprAtFpr01, 4 / 100);
 });
 
 test('TPR at FPR 1% and 0.1% use the ROC steps, not interpolation', () => {
@@ -54,7 +70,9 @@ test('TPR at FPR 1% and 0.1% use the ROC steps, not interpolation', () => {
   // between (fp 1, tp 3) and (fp 3, tp 4) would claim 3.5/200 at fp 2; no single threshold gets it.
   const m = attackMetrics(members, nonMembers, 1e-5);
   assert.equal(m.tprAtFpr1, 3 / 200);
-  assert.equal(m.tprAtFpr01, 2 / 200);
+  // 0.1% of 200 non-members is below one example: unavailable; the zero-FP reading is 2/200.
+  assert.equal(m.tprAtFpr01, null);
+  assert.equal(tprAtFpr(rocCurve(members, nonMembers), 0.001), 2 / 200);
   // At FPR 1.5% (fp 3) the 196 members scored 0 are above the non-members' -1: TPR 1.
   assert.equal(tprAtFpr(rocCurve(members, nonMembers), 0.015), 1);
 });
@@ -69,12 +87,12 @@ test('epsilon lower bound: closed form', () => {
   assert.equal(epsilonBound(0, 0, 0), 0);
 });
 
-test('empirical epsilon with Clopper-Pearson interval (scipy values)', () => {
+test('threshold selection: Clopper-Pearson interval on one set of examples (scipy values)', () => {
   // 1000 members, 1000 non-members; the one informative threshold gives TPR 0.5, FPR 0.1.
   const members = [...Array(500).fill(1), ...Array(500).fill(0)];
   const nonMembers = [...Array(100).fill(1), ...Array(900).fill(0)];
   const delta = 1e-5;
-  const m = attackMetrics(members, nonMembers, delta);
+  const m = { epsilon: empiricalEpsilon(rocCurve(members, nonMembers), 1000, 1000, delta) };
   assert.equal(m.epsilon.threshold, 1);
   close(m.epsilon.estimate, Math.max(Math.log((0.5 - delta) / 0.1), Math.log((1 - delta - 0.1) / 0.5)), 1e-12, 'estimate');
   // scipy.stats.beta.ppf: TPR in [0.46854917297179194, 0.531450827028208], FPR in [0.08210533435558001, 0.12028793651869263].
@@ -92,11 +110,17 @@ test('empirical epsilon of a perfect attack: infinite estimate, finite lower bou
   assert.equal(m.auc, 1);
   assert.equal(m.advantage, 1);
   assert.equal(m.epsilon.estimate, Infinity);
-  // At (TPR 1, FPR 0): TPR low = (alpha/2)^(1/n), FPR high = 1 - (alpha/2)^(1/n), so both terms equal
-  // log((q - delta) / (1 - q)) with q = 0.025^(1/100).
-  const q = 0.025 ** (1 / 100);
+  // The threshold comes from one half, TPR and FPR from the other 50 + 50. At (TPR 1, FPR 0) the
+  // one-sided bounds at alpha/2 each are TPR low = 0.025^(1/50) and FPR high = 1 - 0.025^(1/50),
+  // so both terms equal log((q - delta) / (1 - q)) with q = 0.025^(1/50).
+  assert.equal(m.epsilon.evaluationMembers, 50);
+  assert.equal(m.epsilon.comparisons, 1);
+  const q = 0.025 ** (1 / 50);
   close(m.epsilon.lower95, Math.log((q - 1e-5) / (1 - q)), 1e-9);
   assert.equal(m.epsilon.upper95, Infinity);
+  // Three attacks in one report: each rate at alpha / 6, q = (0.05 / 6)^(1/50).
+  const q3 = (0.05 / 6) ** (1 / 50);
+  close(heldOutEpsilon(members, nonMembers, 1e-5, { comparisons: 3 }).lower95, Math.log((q3 - 1e-5) / (1 - q3)), 1e-9);
 });
 
 test('an uninformative attack gives AUC 0.5, no advantage and epsilon 0', () => {
@@ -106,6 +130,57 @@ test('an uninformative attack gives AUC 0.5, no advantage and epsilon 0', () => 
   assert.equal(m.balancedAccuracy, 0.5);
   assert.equal(m.epsilon.lower95, 0);
   assert.equal(m.epsilon.estimate, 0);
+});
+
+/**
+ * Randomized response with known epsilon: each example's bit is its membership, reported truthfully
+ * with probability p = e^eps / (1 + e^eps). Every test then has TPR <= e^eps FPR (equality for the
+ * best one), so a valid 95% lower bound exceeds eps in at most 5% of the runs.
+ */
+function randomizedResponse(eps: number, n: number, rng: Random): { members: number[]; nonMembers: number[] } {
+  const p = Math.exp(eps) / (1 + Math.exp(eps));
+  return {
+    members: Array.from({ length: n }, () => (rng.uniform() < p ? 1 : 0)),
+    nonMembers: Array.from({ length: n }, () => (rng.uniform() < p ? 0 : 1)),
+  };
+}
+
+test('the empirical epsilon lower bound covers a known epsilon (randomized response, 200 seeds)', () => {
+  const eps = 1.5;
+  let above = 0;
+  let positive = 0;
+  for (let seed = 0; seed < 200; seed++) {
+    const rng = new Random(1000 + seed);
+    const { members, nonMembers } = randomizedResponse(eps, 400, rng);
+    const m = attackMetrics(members, nonMembers, 0, { seed });
+    if (m.epsilon.lower95 > eps) above++;
+    if (m.epsilon.lower95 > 0) positive++;
+  }
+  assert.ok(above <= 10, `bound above the true epsilon in ${above} of 200 runs`);
+  // It is a bound with power, not just 0: at eps 1.5 and 200 + 200 held-out examples it is positive.
+  assert.ok(positive >= 190, `bound positive in only ${positive} of 200 runs`);
+});
+
+test('max over several attacks of a null mechanism: the corrected bound stays 0 in >= 95% of runs, the uncorrected selection does not', () => {
+  // Scores independent of membership (eps = 0), three attacks per "report", continuous scores.
+  let corrected = 0;
+  let sameData = 0;
+  for (let seed = 0; seed < 100; seed++) {
+    const rng = new Random(7000 + seed);
+    let best = 0;
+    let bestSame = 0;
+    for (let a = 0; a < 3; a++) {
+      const members = Array.from({ length: 60 }, () => rng.normal());
+      const nonMembers = Array.from({ length: 60 }, () => rng.normal());
+      best = Math.max(best, attackMetrics(members, nonMembers, 0, { comparisons: 3, seed }).epsilon.lower95);
+      // The old reading: threshold chosen and bounded on the same examples, no correction.
+      bestSame = Math.max(bestSame, empiricalEpsilon(rocCurve(members, nonMembers), 60, 60, 0).lower95);
+    }
+    if (best > 0) corrected++;
+    if (bestSame > 0) sameData++;
+  }
+  assert.ok(corrected <= 5, `corrected bound positive in ${corrected} of 100 null runs`);
+  assert.ok(sameData > corrected, `selection on the same data: ${sameData} vs corrected ${corrected}`);
 });
 
 test('Clopper-Pearson and the incomplete beta against known values', () => {

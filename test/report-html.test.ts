@@ -41,6 +41,12 @@ test('the report is self-contained: no scripts, links, external resources; value
   assert.equal((html.match(/<svg /g) ?? []).length, 3);
   assert.ok(html.includes(`<td>${r.attacks[0]!.auc.toFixed(3)}</td>`));
   assert.ok(html.includes('&infin;') || Number.isFinite(r.attacks[0]!.epsilon.upper95));
+  // 500 non-members: TPR at 0.01% FPR cannot be measured; the cell says so, with the reason.
+  assert.equal(r.attacks[0]!.tprAtFpr001, null);
+  assert.ok(html.includes('<th>TPR at FPR 0.01%</th>'));
+  assert.match(html, /<td title="FPR 0.01% needs at least 10000 non-members, the audit has 500">n\/a<\/td>/);
+  // Log-log ROC next to the linear one.
+  assert.ok(html.includes('aria-label="ROC curve log-log"'));
 });
 
 test('the report renders in headless Chromium (screenshot size and content)', (t) => {

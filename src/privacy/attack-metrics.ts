@@ -13,18 +13,27 @@
  *   attack with one threshold cannot, so the step reading is the attack's real operating point
  *   (and never above the interpolated value). With fewer than 1/f non-members only points with
  *   FPR = 0 qualify, so the metric is "TPR at zero false positives".
+ *   A rate below 1/(non-members) cannot be read at all (the smallest non-zero FPR is 1/n): that
+ *   TPR is reported as unavailable (null, with the reason), never as a number.
  * - empirical epsilon: an (eps, delta)-DP training algorithm forces every test to satisfy
  *   TPR <= e^eps FPR + delta and 1 - FPR <= e^eps (1 - TPR) + delta, so a ROC point implies
- *   eps >= max(log((TPR - delta) / FPR), log((1 - delta - FPR) / (1 - TPR))).
- *   TPR and FPR are estimates from finitely many examples, so each is replaced by its two-sided
- *   95% Clopper-Pearson interval: the lower end of the interval on eps uses (TPR low, FPR high),
- *   the upper end (TPR high, FPR low) (Jagielski et al. 2020; Nasr et al. 2021). The reported
- *   point is the threshold with the largest lower confidence bound (a point with FPR = 1/n has a
- *   huge point estimate and a meaningless interval); its point estimate is given with it. The
- *   threshold is chosen on the same examples, as in those papers, so the bound is optimistic by
- *   that selection.
+ *   eps >= max(log((TPR - delta) / FPR), log((1 - delta - FPR) / (1 - TPR))) (Jagielski et al.
+ *   2020; Nasr et al. 2021). A valid one-sided 95% lower bound needs the threshold fixed before
+ *   the data that bound it are seen, and a correction for every attack tried:
+ *   1. members and non-members are split at random (seeded) into a selection half and an
+ *      evaluation half;
+ *   2. on the selection half the threshold with the largest Clopper-Pearson lower bound is chosen;
+ *   3. on the evaluation half, at that threshold, TPR gets a one-sided Clopper-Pearson lower bound
+ *      and FPR a one-sided upper bound, each at level alpha / (2 m) for m attacks in the report
+ *      (Bonferroni: the max over attacks and the union over both rates hold with probability
+ *      >= 1 - alpha), and eps >= the bound at (TPR low, FPR high) is the lower95.
+ *   The point estimate and the upper end (two-sided interval) are read on the evaluation half at
+ *   the same threshold. `empiricalEpsilon` (step 2's criterion on one set of examples) is kept for
+ *   the selection, but its lower end is optimistic by the selection and is not reported as a bound.
  */
 import { clopperPearson } from './beta.js';
+import { erfc } from './special.js';
+import { Random } from '../random.js';
 
 export interface RocPoint {
   /** The attack predicts "member" for score >= threshold (+Infinity for the (0, 0) point). */
@@ -39,8 +48,9 @@ export interface RocPoint {
 export interface EpsilonEstimate {
   /** Point estimate at the chosen threshold (Infinity when FPR is 0 or TPR is 1 there). */
   estimate: number;
-  /** Two-sided 95% confidence interval from Clopper-Pearson bounds on TPR and FPR. */
+  /** Lower confidence bound (attackMetrics: the valid one-sided 95% bound of the file comment). */
   lower95: number;
+  /** Upper end of the two-sided 95% Clopper-Pearson interval at the same threshold. */
   upper95: number;
   /** The chosen ROC point. */
   threshold: number;
@@ -48,13 +58,30 @@ export interface EpsilonEstimate {
   fpr: number;
 }
 
+/** The reported empirical epsilon: held-out threshold, Bonferroni over `comparisons` attacks. */
+export interface HeldOutEpsilon extends EpsilonEstimate {
+  method: 'held-out threshold, one-sided Clopper-Pearson, Bonferroni';
+  /** Attacks the bound is corrected for. */
+  comparisons: number;
+  /** Members and non-members of the evaluation half (TPR and FPR are read there). */
+  evaluationMembers: number;
+  evaluationNonMembers: number;
+}
+
+export const TPR_FPRS = { tprAtFpr1: 0.01, tprAtFpr01: 0.001, tprAtFpr001: 0.0001 } as const;
+export type TprField = keyof typeof TPR_FPRS;
+
 export interface AttackMetrics {
   auc: number;
   advantage: number;
   balancedAccuracy: number;
-  tprAtFpr1: number;
-  tprAtFpr01: number;
-  epsilon: EpsilonEstimate;
+  /** TPR at FPR <= 1%, 0.1%, 0.01%; null when the FPR is below 1/(non-members) (see `unavailable`). */
+  tprAtFpr1: number | null;
+  tprAtFpr01: number | null;
+  tprAtFpr001: number | null;
+  /** Why a TPR above is null. */
+  unavailable?: Partial<Record<TprField, string>>;
+  epsilon: HeldOutEpsilon;
   delta: number;
   members: number;
   nonMembers: number;
@@ -121,7 +148,10 @@ export function epsilonBound(tpr: number, fpr: number, delta: number): number {
   return Math.max(0, term(tpr - delta, fpr), term(1 - delta - fpr, 1 - tpr));
 }
 
-/** The empirical epsilon of a ROC curve with its 95% interval (see the file comment). */
+/**
+ * The threshold of a ROC curve with the largest Clopper-Pearson lower bound on epsilon, with its
+ * two-sided interval on the same examples: the selection step (its lower end is not a valid bound).
+ */
 export function empiricalEpsilon(roc: readonly RocPoint[], members: number, nonMembers: number, delta: number, alpha = 0.05): EpsilonEstimate {
   let best: EpsilonEstimate | null = null;
   for (const p of roc) {
@@ -138,7 +168,111 @@ export function empiricalEpsilon(roc: readonly RocPoint[], members: number, nonM
   return best!;
 }
 
-export function attackMetrics(members: readonly number[], nonMembers: readonly number[], delta: number): AttackMetrics {
+export interface EpsilonOptions {
+  /** Attacks reported together (the Bonferroni factor; default 1). */
+  comparisons?: number;
+  /** Seed of the selection / evaluation split (default 0). */
+  seed?: number;
+  /** 1 - confidence (default 0.05). */
+  alpha?: number;
+}
+
+/** z with P(N(0, 1) > z) = p, by bisection on erfc. */
+function normalUpperQuantile(p: number): number {
+  let lo = -40;
+  let hi = 40;
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2;
+    if (0.5 * erfc(mid / Math.SQRT2) > p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/** Wilson score interval of k successes in n at normal quantile z (fast; selection only). */
+function wilson(k: number, n: number, z: number): [number, number] {
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z / d) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  return [Math.max(0, c - h), Math.min(1, c + h)];
+}
+
+/**
+ * Step 2: the threshold of the selection half with the largest lower bound on epsilon. Any rule
+ * that sees only the selection half keeps the final bound valid; Wilson intervals are used because
+ * they are fast on thousands of ROC points and close to Clopper-Pearson.
+ */
+function selectThreshold(roc: readonly RocPoint[], members: number, nonMembers: number, delta: number, alpha: number): RocPoint {
+  const z = normalUpperQuantile(alpha / 2);
+  let best = roc[0]!;
+  let bestLower = -1;
+  for (const p of roc) {
+    const lower = epsilonBound(wilson(p.tp, members, z)[0], wilson(p.fp, nonMembers, z)[1], delta);
+    if (lower > bestLower) { best = p; bestLower = lower; }
+  }
+  return best;
+}
+
+/** Splits 0..n-1 at random into two halves (the first gets floor(n / 2)). */
+function halves(n: number, rng: Random): [number[], number[]] {
+  const p = [...rng.permutation(n)];
+  return [p.slice(0, Math.floor(n / 2)), p.slice(Math.floor(n / 2))];
+}
+
+/** The empirical epsilon with a valid one-sided lower bound (see the file comment). */
+export function heldOutEpsilon(members: readonly number[], nonMembers: readonly number[], delta: number, o: EpsilonOptions = {}): HeldOutEpsilon {
+  const m = o.comparisons ?? 1;
+  const alpha = o.alpha ?? 0.05;
+  if (!(Number.isInteger(m) && m >= 1)) throw new RangeError(`comparisons must be a positive integer, got ${m}`);
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must lie in (0, 1), got ${alpha}`);
+  const rng = new Random(o.seed ?? 0);
+  const [selM, evalM] = halves(members.length, rng);
+  const [selO, evalO] = halves(nonMembers.length, rng);
+  const method = 'held-out threshold, one-sided Clopper-Pearson, Bonferroni' as const;
+  const base = { method, comparisons: m, evaluationMembers: evalM.length, evaluationNonMembers: evalO.length };
+  if (selM.length === 0 || selO.length === 0) {
+    // Too few examples to hold any out: no bound.
+    return { ...base, estimate: 0, lower95: 0, upper95: Infinity, threshold: Infinity, tpr: 0, fpr: 0 };
+  }
+  const pickScores = (s: readonly number[], idx: number[]) => idx.map((i) => s[i]!);
+  const sm = pickScores(members, selM);
+  const so = pickScores(nonMembers, selO);
+  const chosen = selectThreshold(rocCurve(sm, so), sm.length, so.length, delta, alpha / m);
+  const em = pickScores(members, evalM);
+  const eo = pickScores(nonMembers, evalO);
+  const t = chosen.threshold;
+  const tp = em.filter((v) => v >= t).length;
+  const fp = eo.filter((v) => v >= t).length;
+  const tpr = tp / em.length;
+  const fpr = fp / eo.length;
+  // One-sided bounds at alpha / (2m) each = two-sided intervals at level alpha / m.
+  const [tprLow] = clopperPearson(tp, em.length, alpha / m);
+  const [, fprHigh] = clopperPearson(fp, eo.length, alpha / m);
+  const [, tprHigh] = clopperPearson(tp, em.length, alpha);
+  const [fprLow] = clopperPearson(fp, eo.length, alpha);
+  return {
+    ...base, estimate: epsilonBound(tpr, fpr, delta), lower95: epsilonBound(tprLow, fprHigh, delta),
+    upper95: epsilonBound(tprHigh, fprLow, delta), threshold: t, tpr, fpr,
+  };
+}
+
+/** The TPRs at the fixed FPRs, null (with the reason) where the FPR is finer than 1/(non-members). */
+export function lowFprTprs(roc: readonly RocPoint[], nonMembers: number): Pick<AttackMetrics, TprField | 'unavailable'> {
+  const out = {} as Record<TprField, number | null>;
+  const unavailable: Partial<Record<TprField, string>> = {};
+  for (const [field, f] of Object.entries(TPR_FPRS) as [TprField, number][]) {
+    if (f * nonMembers < 1 - 1e-9) {
+      out[field] = null;
+      unavailable[field] = `FPR ${100 * f}% needs at least ${Math.ceil(1 / f)} non-members, the audit has ${nonMembers}`;
+    } else {
+      out[field] = tprAtFpr(roc, f);
+    }
+  }
+  return { ...out, ...(Object.keys(unavailable).length > 0 ? { unavailable } : {}) };
+}
+
+export function attackMetrics(members: readonly number[], nonMembers: readonly number[], delta: number, o: EpsilonOptions = {}): AttackMetrics {
   if (!(delta >= 0 && delta < 1)) throw new RangeError(`delta must lie in [0, 1), got ${delta}`);
   const roc = rocCurve(members, nonMembers);
   let advantage = 0;
@@ -149,8 +283,8 @@ export function attackMetrics(members: readonly number[], nonMembers: readonly n
   }
   return {
     auc: auc(members, nonMembers), advantage, balancedAccuracy: balanced,
-    tprAtFpr1: tprAtFpr(roc, 0.01), tprAtFpr01: tprAtFpr(roc, 0.001),
-    epsilon: empiricalEpsilon(roc, members.length, nonMembers.length, delta), delta,
+    ...lowFprTprs(roc, nonMembers.length),
+    epsilon: heldOutEpsilon(members, nonMembers, delta, o), delta,
     members: members.length, nonMembers: nonMembers.length,
   };
 }

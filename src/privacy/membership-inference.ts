@@ -17,6 +17,12 @@
  * reference values and the score is the one-sided likelihood ratio's monotone form
  * (phi - mu) / sigma (Lambda = Phi((phi - mu) / sigma)). With fewer than 16 reference models the
  * variance is pooled over examples (the paper's fixed-variance variant).
+ * With shadow models (src/privacy/shadows.ts: each trained on a random half of a pool made of the
+ * audited members and non-members) come the strong attacks: lira-online (IN and OUT Gaussians
+ * per example, src/privacy/attacks/lira.ts), rmia (src/privacy/attacks/rmia.ts, against a
+ * population of examples no model trained on), and lira-offline from the OUT shadows when no
+ * separate reference models are given. The target's outputs never enter the shadow statistics:
+ * the shadows are queried on their own and the target only supplies the value being tested.
  * Each attack's metrics come from src/privacy/attack-metrics.ts.
  */
 import type { Model } from '../graph/ir.js';
@@ -27,6 +33,9 @@ import { attackMetrics, rocCurve, type AttackMetrics, type RocPoint } from './at
 import { subset, type Dataset } from '../train/data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
+import { liraOfflineShadowScores, liraOnlineScores, type VarianceMode } from './attacks/lira.js';
+import { rmiaScores } from './attacks/rmia.js';
+import { queryViews, type Augmentation } from './attacks/augment.js';
 
 /** What the audit computes per example from the (averaged) logits. */
 export interface ExampleStats {
@@ -55,9 +64,24 @@ export const THRESHOLD_ATTACKS = {
 } as const satisfies Record<string, ThresholdAttack>;
 
 export type ThresholdAttackName = keyof typeof THRESHOLD_ATTACKS;
-export type AttackName = ThresholdAttackName | 'lira-offline';
+export type ShadowAttackName = 'lira-online' | 'rmia';
+export type AttackName = ThresholdAttackName | 'lira-offline' | ShadowAttackName;
 export const THRESHOLD_ATTACK_NAMES = Object.keys(THRESHOLD_ATTACKS) as ThresholdAttackName[];
-export const ATTACKS: readonly AttackName[] = [...THRESHOLD_ATTACK_NAMES, 'lira-offline'];
+/** Attacks that need shadow models trained on halves of the audited pool. */
+export const SHADOW_ATTACK_NAMES: readonly ShadowAttackName[] = ['lira-online', 'rmia'];
+export const ATTACKS: readonly AttackName[] = [...THRESHOLD_ATTACK_NAMES, 'lira-offline', ...SHADOW_ATTACK_NAMES];
+
+/**
+ * Shadow models for lira-online, rmia (and lira-offline without separate reference models).
+ * `include[k][i]` = 1 when shadow k trained on audited example i, where the audited examples
+ * are the members followed by the non-members, exactly as given (no further sampling).
+ */
+export interface ShadowModels {
+  models: readonly Model[];
+  include: readonly ArrayLike<number>[];
+  /** LiRA's variance fit (default 'auto': global below 64 shadows). */
+  variance?: VarianceMode;
+}
 
 /** Reference (OUT) models for the LiRA-offline attack: given, or trained through a callback. */
 export interface ReferenceOptions {
@@ -97,6 +121,13 @@ export interface AuditOptions {
   reference?: ReferenceOptions;
   /** Fraction of the audit's queries done (the audited model's, then each reference model's). */
   onProgress?: (fraction: number) => void;
+  shadows?: ShadowModels;
+  /** RMIA's population: examples neither the target nor any shadow trained on. */
+  population?: Dataset;
+  /** RMIA's gamma (default 1). */
+  rmiaGamma?: number;
+  /** Extra queries per example for the shadow attacks (default 'none'). */
+  augment?: Augmentation;
 }
 
 export interface AttackResult extends AttackMetrics {
@@ -119,6 +150,8 @@ export interface AuditReport {
   delta: number;
   /** Reference models used by lira-offline, and how their variance was fitted. */
   reference?: { models: number; variance: 'per-example' | 'pooled' };
+  /** The shadow models of lira-online / rmia: how many, LiRA's variance fit, queries, population. */
+  shadows?: { models: number; variance: 'global' | 'per-example'; queries: Augmentation; population: number };
 }
 
 /** Per-example statistics from logits [n, k] (row-major) and labels. */
@@ -221,6 +254,13 @@ async function queryStats(model: Model, ds: Dataset, opts: AuditOptions, onProgr
   return exampleStats(r.logits, ds.labels, ds.count);
 }
 
+/** phi of every query view (the examples, then their augmentations): [view][example]. */
+async function queryPhis(model: Model, views: readonly Dataset[], opts: AuditOptions): Promise<number[][]> {
+  const out: number[][] = [];
+  for (const v of views) out.push((await queryStats(model, v, opts)).map((e) => e.phi));
+  return out;
+}
+
 async function referenceModels(ref: ReferenceOptions, rng: Random): Promise<readonly Model[]> {
   if (ref.models) return ref.models;
   if (!ref.train || !ref.pool) throw new RpOnnxError('the lira-offline attack needs reference models, or a train callback and a pool of data disjoint from the audited examples');
@@ -232,18 +272,50 @@ async function referenceModels(ref: ReferenceOptions, rng: Random): Promise<read
   return models;
 }
 
+function checkShadows(sh: ShadowModels, n: number): void {
+  if (sh.models.length < 2) throw new RpOnnxError(`the shadow-model attacks need at least 2 shadow models, got ${sh.models.length}`);
+  if (sh.include.length !== sh.models.length) throw new RpOnnxError(`${sh.models.length} shadow models but ${sh.include.length} inclusion rows`);
+  for (const row of sh.include) if (row.length !== 2 * n) throw new RpOnnxError(`shadow inclusion rows must cover the ${2 * n} audited examples (members then non-members), got ${row.length}`);
+}
+
+/** Every attack the options can run: the threshold attacks, plus what the models at hand allow. */
+export function availableAttacks(opts: Pick<AuditOptions, 'reference' | 'shadows' | 'population'>): AttackName[] {
+  return [
+    ...THRESHOLD_ATTACK_NAMES,
+    ...(opts.reference || opts.shadows ? ['lira-offline' as const] : []),
+    ...(opts.shadows ? ['lira-online' as const] : []),
+    ...(opts.shadows && opts.population ? ['rmia' as const] : []),
+  ];
+}
+
 export async function auditMembership(model: Model, opts: AuditOptions): Promise<AuditReport> {
-  const n = Math.min(opts.count ?? Infinity, opts.members.count, opts.nonMembers.count);
-  if (!(n >= 1)) throw new RpOnnxError('the audit needs at least one member and one non-member');
   if (opts.members.shape.join() !== opts.nonMembers.shape.join()) {
     throw new RpOnnxError(`members have shape [${opts.members.shape.join(', ')}] but non-members [${opts.nonMembers.shape.join(', ')}]`);
   }
-  const attacks = opts.attacks ?? (opts.reference ? ATTACKS : THRESHOLD_ATTACK_NAMES);
+  const attacks = opts.attacks ?? availableAttacks(opts);
   for (const a of attacks) if (!ATTACKS.includes(a)) throw new RpOnnxError(`unknown attack '${a}' (choose from ${ATTACKS.join(', ')})`);
-  if (attacks.includes('lira-offline') && !opts.reference) throw new RpOnnxError('the lira-offline attack needs reference models (--reference)');
+  if (attacks.includes('lira-offline') && !opts.reference && !opts.shadows) throw new RpOnnxError('the lira-offline attack needs reference models (--reference) or shadow models (--shadows)');
+  for (const a of SHADOW_ATTACK_NAMES) if (attacks.includes(a) && !opts.shadows) throw new RpOnnxError(`the ${a} attack needs shadow models (--shadows)`);
+  if (attacks.includes('rmia') && !opts.population) throw new RpOnnxError('the rmia attack needs population examples that no model trained on');
   const rng = new Random(opts.seed ?? 0);
-  const members = pick(opts.members, n, rng);
-  const nonMembers = pick(opts.nonMembers, n, rng);
+  let members: Dataset;
+  let nonMembers: Dataset;
+  let n: number;
+  if (opts.shadows) {
+    // The shadows were trained on halves of exactly these examples: no sampling here.
+    n = opts.members.count;
+    if (opts.nonMembers.count !== n || (opts.count !== undefined && opts.count !== n)) {
+      throw new RpOnnxError(`with shadow models the audit takes the members and non-members as given: ${opts.members.count} members, ${opts.nonMembers.count} non-members`);
+    }
+    checkShadows(opts.shadows, n);
+    members = opts.members;
+    nonMembers = opts.nonMembers;
+  } else {
+    n = Math.min(opts.count ?? Infinity, opts.members.count, opts.nonMembers.count);
+    members = pick(opts.members, n, rng);
+    nonMembers = pick(opts.nonMembers, n, rng);
+  }
+  if (!(n >= 1)) throw new RpOnnxError('the audit needs at least one member and one non-member');
   const audited = concat(members, nonMembers);
   // Progress in query units: the audited model, then each reference model (when known).
   const queries = 1 + (attacks.includes('lira-offline') ? opts.reference!.models?.length ?? opts.reference!.count ?? 4 : 0);
@@ -252,25 +324,51 @@ export async function auditMembership(model: Model, opts: AuditOptions): Promise
   const m = stats.slice(0, n);
   const o = stats.slice(n);
 
+  // Shadow statistics: computed from the shadows alone (the target only enters as the tested value).
+  const augment = opts.augment ?? 'none';
+  let shadowPhis: number[][][] | undefined;
+  let targetPhis: number[][] | undefined;
+  let population: { target: number[][]; shadows: number[][][] } | undefined;
+  if (opts.shadows && attacks.some((a) => a === 'lira-online' || a === 'rmia' || (a === 'lira-offline' && !opts.reference))) {
+    const views = queryViews(audited, augment);
+    targetPhis = [stats.map((e) => e.phi), ...(await queryPhis(model, views.slice(1), opts))];
+    shadowPhis = [];
+    for (const s of opts.shadows.models) shadowPhis.push(await queryPhis(s, views, opts));
+    if (attacks.includes('rmia')) {
+      const pviews = queryViews(opts.population!, augment);
+      population = { target: await queryPhis(model, pviews, opts), shadows: [] };
+      for (const s of opts.shadows.models) population.shadows.push(await queryPhis(s, pviews, opts));
+    }
+  }
+
   const results: AttackResult[] = [];
   let reference: AuditReport['reference'];
+  let shadowInfo: AuditReport['shadows'];
+  const split = (scores: number[]) => [scores.slice(0, n), scores.slice(n)] as const;
   for (const attack of attacks) {
-    let ms: number[];
-    let os: number[];
-    if (attack === 'lira-offline') {
-      const refs = await referenceModels(opts.reference!, rng.fork());
+    let ms: readonly number[];
+    let os: readonly number[];
+    if (attack === 'lira-offline' && opts.reference) {
+      const refs = await referenceModels(opts.reference, rng.fork());
       const phis: number[][] = [];
       for (const [q, r] of refs.entries()) phis.push((await queryStats(r, audited, opts, part(1 + q))).map((e) => e.phi));
       const lira = liraOfflineScores(stats.map((e) => e.phi), phis);
       reference = { models: refs.length, variance: lira.variance };
-      ms = lira.scores.slice(0, n);
-      os = lira.scores.slice(n);
+      [ms, os] = split(lira.scores);
+    } else if (attack === 'lira-offline' || attack === 'lira-online') {
+      const f = attack === 'lira-online' ? liraOnlineScores : liraOfflineShadowScores;
+      const lira = f(targetPhis!, shadowPhis!, opts.shadows!.include, opts.shadows!.variance ?? 'auto');
+      shadowInfo = { models: opts.shadows!.models.length, variance: lira.variance, queries: augment, population: opts.population?.count ?? 0 };
+      [ms, os] = split(lira.scores);
+    } else if (attack === 'rmia') {
+      [ms, os] = split(rmiaScores({ target: targetPhis!, shadows: shadowPhis!, populationTarget: population!.target, populationShadows: population!.shadows, gamma: opts.rmiaGamma }));
+      shadowInfo ??= { models: opts.shadows!.models.length, variance: 'global', queries: augment, population: opts.population!.count };
     } else {
       const score = THRESHOLD_ATTACKS[attack].score;
       ms = m.map(score);
       os = o.map(score);
     }
-    results.push({ attack, ...attackMetrics(ms, os, opts.delta), roc: rocCurve(ms, os) });
+    results.push({ attack, ...attackMetrics(ms, os, opts.delta, { comparisons: attacks.length, seed: opts.seed ?? 0 }), roc: rocCurve(ms, os) });
   }
   const accuracy = (s: ExampleStats[]) => s.filter((e) => e.correct).length / s.length;
   const trainAccuracy = accuracy(m);
@@ -280,5 +378,6 @@ export async function auditMembership(model: Model, opts: AuditOptions): Promise
     generalizationGap: trainAccuracy - testAccuracy, attacks: results,
     memberLosses: m.map((e) => e.loss), nonMemberLosses: o.map((e) => e.loss), delta: opts.delta,
     ...(reference ? { reference } : {}),
+    ...(shadowInfo ? { shadows: { ...shadowInfo, population: opts.population?.count ?? 0 } } : {}),
   };
 }

@@ -10,7 +10,7 @@ const MEMBER_COLOR = '#1f77b4';
 const NON_MEMBER_COLOR = '#d62728';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (v: number, digits = 3) => (Number.isFinite(v) ? v.toFixed(digits) : v > 0 ? '&infin;' : v < 0 ? '-&infin;' : 'n/a');
+const fmt = (v: number | null, digits = 3) => (v === null ? 'n/a' : Number.isFinite(v) ? v.toFixed(digits) : v > 0 ? '&infin;' : v < 0 ? '-&infin;' : 'n/a');
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 
 interface Frame {
@@ -117,7 +117,7 @@ function lossHistogramSvg(r: AuditReport): string {
 
 function attackRow(a: AttackResult): string {
   const e = a.epsilon;
-  return `<tr><td>${esc(a.attack)}</td><td>${fmt(a.auc)}</td><td>${fmt(a.advantage)}</td><td>${fmt(a.balancedAccuracy)}</td><td>${fmt(a.tprAtFpr1)}</td><td>${fmt(a.tprAtFpr01)}</td><td>${fmt(e.estimate, 2)}</td><td>[${fmt(e.lower95, 2)}, ${fmt(e.upper95, 2)}]</td><td>${fmt(e.tpr)} / ${fmt(e.fpr)}</td></tr>`;
+  return `<tr><td>${esc(a.attack)}</td><td>${fmt(a.auc)}</td><td>${fmt(a.advantage)}</td><td>${fmt(a.balancedAccuracy)}</td>${(['tprAtFpr1', 'tprAtFpr01', 'tprAtFpr001'] as const).map((k) => `<td${a.unavailable?.[k] ? ` title="${esc(a.unavailable[k]!)}"` : ''}>${fmt(a[k])}</td>`).join('')}<td>${fmt(e.estimate, 2)}</td><td>[${fmt(e.lower95, 2)}, ${fmt(e.upper95, 2)}]</td><td>${fmt(e.tpr)} / ${fmt(e.fpr)}</td></tr>`;
 }
 
 /** The report page; `details` adds rows (model file, data, command) to the summary table. */
@@ -132,6 +132,7 @@ export function renderAuditHtml(r: AuditReport, title: string, details: Record<s
     ['delta of the epsilon bound', String(r.delta)],
   ];
   if (r.reference) summary.push(['reference models (lira-offline)', `${r.reference.models}, ${r.reference.variance} variance`]);
+  if (r.shadows) summary.push(['shadow models (lira-online, rmia)', `${r.shadows.models}, each trained on a random half of the audited examples; LiRA ${r.shadows.variance} variance; query augmentation ${r.shadows.queries}${r.shadows.population ? `; RMIA population ${r.shadows.population}` : ''}`]);
   const best = r.attacks.reduce<AttackResult | null>((a, b) => (a === null || b.auc > a.auc ? b : a), null);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -148,10 +149,10 @@ th{background:#eee}td:first-child,th:first-child{text-align:left}table.summary t
 ${best ? `<p>Strongest attack: <b>${esc(best.attack)}</b>, AUC ${fmt(best.auc)} (0.5 = chance), advantage ${fmt(best.advantage)}.</p>` : ''}
 <table class="summary">${summary.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
 <h2>Membership-inference attacks</h2>
-<table><tr><th>attack</th><th>AUC</th><th>advantage</th><th>balanced accuracy</th><th>TPR at FPR 1%</th><th>TPR at FPR 0.1%</th><th>empirical &epsilon;</th><th>95% interval</th><th>at TPR / FPR</th></tr>
+<table><tr><th>attack</th><th>AUC</th><th>advantage</th><th>balanced accuracy</th><th>TPR at FPR 1%</th><th>TPR at FPR 0.1%</th><th>TPR at FPR 0.01%</th><th>empirical &epsilon;</th><th>95% lower bound, upper end</th><th>at TPR / FPR</th></tr>
 ${r.attacks.map(attackRow).join('\n')}</table>
 <div class="charts">${rocSvg(r, false)}${rocSvg(r, true)}${lossHistogramSvg(r)}</div>
-<p class="note">Threshold attacks score each example from the model's output: loss and confidence (Yeom et al. 2018), max-confidence and entropy (no label needed), modified entropy (Song &amp; Mittal 2021); lira-offline compares the target's logit-scaled confidence with reference models trained without the example (Carlini et al. 2022). Advantage = max |TPR &minus; FPR| over thresholds. TPR at low FPR reads the ROC steps without interpolation. Empirical &epsilon;: any (&epsilon;, &delta;)-DP training bounds TPR &le; e<sup>&epsilon;</sup>FPR + &delta; and 1 &minus; FPR &le; e<sup>&epsilon;</sup>(1 &minus; TPR) + &delta;; the table gives the bound at the threshold with the largest 95% lower confidence bound (Clopper-Pearson on TPR and FPR; Jagielski et al. 2020, Nasr et al. 2021). The threshold is chosen on the audited examples.</p>
+<p class="note">Threshold attacks score each example from the model's output: loss and confidence (Yeom et al. 2018), max-confidence and entropy (no label needed), modified entropy (Song &amp; Mittal 2021); lira-offline compares the target's logit-scaled confidence with reference models trained without the example, lira-online with Gaussians fitted to shadow models trained with and without it (Carlini et al. 2022), rmia the target-to-reference probability ratio with that of population examples (Zarifzadeh et al. 2024). Advantage = max |TPR &minus; FPR| over thresholds. TPR at low FPR reads the ROC steps without interpolation. TPR at an FPR below 1/(non-members) cannot be measured and reads n/a. Empirical &epsilon;: any (&epsilon;, &delta;)-DP training bounds TPR &le; e<sup>&epsilon;</sup>FPR + &delta; and 1 &minus; FPR &le; e<sup>&epsilon;</sup>(1 &minus; TPR) + &delta; (Jagielski et al. 2020, Nasr et al. 2021). The threshold is chosen on a random half of the audited examples; on the other half one-sided Clopper-Pearson bounds on TPR and FPR, Bonferroni-corrected for the ${r.attacks.length} attack(s) of this table, give a lower bound that holds with 95% confidence for all attacks together. Point estimate and upper end are read on the same held-out half.</p>
 </body></html>
 `;
 }

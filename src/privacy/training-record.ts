@@ -1,0 +1,124 @@
+/**
+ * Reads the `rp-onnx.training` metadata a trained model carries (the contract in
+ * docs/architecture.md: `{ data, examples, steps, epochs, recipe: {...}, examplesUsed,
+ * examplesUsedBitmap?, finalTestAccuracy }`), so an audit can retrain shadow models with the
+ * recipe that made the target and draw members only from examples training actually used.
+ *
+ * Older files carry the flat form (batch, lr, optimizer, ... at the top level, no seed, no
+ * bitmap); a missing bitmap means every one of the `examples` first training examples was used
+ * (the old CLI's --limit took the first N in file order).
+ */
+import { RpOnnxError } from '../errors.js';
+import type { Model } from '../graph/ir.js';
+
+export const TRAINING_METADATA_KEY = 'rp-onnx.training';
+
+/** What shadow training needs to repeat a run (every field can be overridden by the caller). */
+export interface TrainingRecipe {
+  epochs?: number;
+  steps?: number;
+  batchSize: number;
+  lr: number;
+  optimizer: string;
+  momentum: number;
+  weightDecay: number;
+  schedule: string;
+  batchNorm: 'train' | 'frozen';
+  shuffle: boolean;
+}
+
+/** The library's training defaults (cli/train.ts), for fields a record lacks. */
+export const DEFAULT_RECIPE: TrainingRecipe = {
+  epochs: 1, batchSize: 128, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 5e-4,
+  schedule: 'cosine', batchNorm: 'train', shuffle: true,
+};
+
+export interface TrainingRecord {
+  /** The training data folder as recorded (informative; the caller names the data it audits). */
+  data?: string;
+  /** Examples in the training set (after --limit). */
+  examples: number;
+  recipe: Partial<TrainingRecipe>;
+  /** Indices (into the training set) of the examples that were in at least one batch. */
+  used: number[];
+  /** 'bitmap' when the record lists them, 'all' when it does not (every example assumed used). */
+  usedFrom: 'bitmap' | 'all';
+  finalTestAccuracy?: number | null;
+}
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isStr = (v: unknown): v is string => typeof v === 'string';
+
+function recipeFrom(o: Record<string, unknown>): Partial<TrainingRecipe> {
+  const r: Partial<TrainingRecipe> = {};
+  if (isNum(o.epochs)) r.epochs = o.epochs;
+  if (isNum(o.steps)) r.steps = o.steps;
+  const batch = o.batchSize ?? o.batch;
+  if (isNum(batch)) r.batchSize = batch;
+  if (isNum(o.lr)) r.lr = o.lr;
+  if (isStr(o.optimizer)) r.optimizer = o.optimizer;
+  if (isNum(o.momentum)) r.momentum = o.momentum;
+  if (isNum(o.weightDecay)) r.weightDecay = o.weightDecay;
+  if (isStr(o.schedule)) r.schedule = o.schedule;
+  if (o.batchNorm === 'train' || o.batchNorm === 'frozen') r.batchNorm = o.batchNorm;
+  if (typeof o.shuffle === 'boolean') r.shuffle = o.shuffle;
+  return r;
+}
+
+/** Decodes the base64 bitmap (bit i of byte i >> 3, least significant first) into indices < n. */
+export function decodeExampleBitmap(b64: string, n: number): number[] {
+  const bytes = Buffer.from(b64, 'base64');
+  if (bytes.length < Math.ceil(n / 8)) throw new RpOnnxError(`${TRAINING_METADATA_KEY}: examplesUsedBitmap holds ${bytes.length * 8} bits for ${n} examples`);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if ((bytes[i >> 3]! >> (i & 7)) & 1) out.push(i);
+  return out;
+}
+
+/** The inverse of decodeExampleBitmap (for tests and writers). */
+export function encodeExampleBitmap(used: Iterable<number>, n: number): string {
+  const bytes = new Uint8Array(Math.ceil(n / 8));
+  for (const i of used) bytes[i >> 3]! |= 1 << (i & 7);
+  return Buffer.from(bytes).toString('base64');
+}
+
+/** Parses the metadata value; `source` names the model in errors. */
+export function parseTrainingRecord(json: string, source = 'model'): TrainingRecord {
+  let o: unknown;
+  try {
+    o = JSON.parse(json);
+  } catch {
+    throw new RpOnnxError(`${source}: metadata ${TRAINING_METADATA_KEY} is not JSON`);
+  }
+  if (typeof o !== 'object' || o === null) throw new RpOnnxError(`${source}: metadata ${TRAINING_METADATA_KEY} is not a JSON object`);
+  const rec = o as Record<string, unknown>;
+  const examples = rec.examples;
+  if (!isNum(examples) || !Number.isInteger(examples) || examples < 1) throw new RpOnnxError(`${source}: metadata ${TRAINING_METADATA_KEY} lacks a positive integer 'examples'`);
+  // New form: the recipe in its own object; old flat form: the same fields at the top level.
+  const recipe = typeof rec.recipe === 'object' && rec.recipe !== null ? recipeFrom(rec.recipe as Record<string, unknown>) : recipeFrom(rec);
+  // The run's own counts win over the recipe's request for epochs (a --steps run records both).
+  if (recipe.epochs === undefined && recipe.steps === undefined && isNum(rec.epochs)) recipe.epochs = rec.epochs;
+  const bitmap = rec.examplesUsedBitmap;
+  const used = isStr(bitmap) ? decodeExampleBitmap(bitmap, examples) : Array.from({ length: examples }, (_, i) => i);
+  return {
+    ...(isStr(rec.data) ? { data: rec.data } : {}), examples, recipe, used, usedFrom: isStr(bitmap) ? 'bitmap' : 'all',
+    ...(isNum(rec.finalTestAccuracy) || rec.finalTestAccuracy === null ? { finalTestAccuracy: rec.finalTestAccuracy as number | null } : {}),
+  };
+}
+
+/** The model's training record, or undefined when it has none. */
+export function readTrainingRecord(model: Model, source = 'model'): TrainingRecord | undefined {
+  const v = model.getMetadata(TRAINING_METADATA_KEY);
+  return v === undefined ? undefined : parseTrainingRecord(v, source);
+}
+
+/** Fills a partial recipe with the defaults; `steps` wins over `epochs` only when epochs is absent. */
+export function completeRecipe(...parts: Partial<TrainingRecipe>[]): TrainingRecipe {
+  const r: TrainingRecipe = { ...DEFAULT_RECIPE };
+  for (const p of parts) {
+    for (const [k, v] of Object.entries(p)) if (v !== undefined) (r as unknown as Record<string, unknown>)[k] = v;
+    // An explicit choice of one budget drops the other.
+    if (p.steps !== undefined && p.epochs === undefined) delete r.epochs;
+    if (p.epochs !== undefined && p.steps === undefined) delete r.steps;
+  }
+  return r;
+}
