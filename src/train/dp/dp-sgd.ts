@@ -264,7 +264,7 @@ export class PrivateStep implements StepStrategy {
       mechanism: st.mechanism, private: st.private, epsilon: st.epsilon, delta: dp.delta,
       accountant: this.ledger.accountant,
       sampling: dp.sampling, adjacency: this.ledger.adjacency, sampleRate: this.sampleRate,
-      expectedBatchSize: this.expectedBatch, examples: this.o.examples, steps: this.ledger.steps,
+      expectedBatchSize: this.expectedBatch, physicalBatchSize: this.o.physicalBatchSize ?? null, examples: this.o.examples, steps: this.ledger.steps,
       noise: {
         family: dp.noise, source: dp.secureRng ? 'secure' : 'seeded', ...(dp.secureRng ? {} : { seed: dp.seed }),
         schedule: { name: s.name, start: s.start, end: s.end, period: s.period, totalSteps: s.totalSteps },
