@@ -318,7 +318,7 @@ export async function auditMembership(model: Model, opts: AuditOptions): Promise
   if (!(n >= 1)) throw new RpOnnxError('the audit needs at least one member and one non-member');
   const audited = concat(members, nonMembers);
   // Progress in query units: the audited model, then each reference model (when known).
-  const queries = 1 + (attacks.includes('lira-offline') ? opts.reference!.models?.length ?? opts.reference!.count ?? 4 : 0);
+  const queries = 1 + (attacks.includes('lira-offline') && opts.reference ? opts.reference.models?.length ?? opts.reference.count ?? 4 : 0);
   const part = (q: number) => opts.onProgress && ((f: number) => opts.onProgress!(Math.min(1, (q + f) / queries)));
   const stats = await queryStats(model, audited, opts, part(0));
   const m = stats.slice(0, n);
