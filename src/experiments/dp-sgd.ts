@@ -11,7 +11,9 @@
  * Measured here (2026-12-01, one seed, 2 cores at load average 20-27, nice 10, 1 thread): the
  * dp-cnn recipe at target 3 gave sigma 1.9238 (RDP), 1,160 steps, epsilon 2.993, test accuracy
  * 86.40% with EMA and 86.44% for the last iterate, in 4,228 s. Opacus 1.4 with the same recipe:
- * 86.62% in 1,260 s on a less loaded machine. The goal (>= 87%, faster than Opacus) is not met yet.
+ * 86.62% in 1,260 s on a less loaded machine. With the PRV accountant (the default since): sigma
+ * 1.8055, epsilon 2.9969, 86.24% with EMA and 86.47% for the last iterate, in 1,288 s (1 thread,
+ * load ~2). The goal (>= 87%, faster than Opacus) is not met yet.
  *
  * Privacy: Poisson sampling at rate q = B / N (add/remove adjacency), Gaussian noise from the OS
  * CSPRNG, sigma calibrated so the planned steps end at or below the target epsilon by the
