@@ -126,3 +126,33 @@ test('known answer: LiRA-online and RMIA find memorised members; a target traine
   const c = await auditMembership(stranger, { ...opts, attacks: [...opts.attacks] });
   for (const a of c.attacks) assert.ok(Math.abs(a.auc - 0.5) < 0.17, `${a.attack} AUC ${a.auc} on a target without members`);
 });
+
+test('audit progress counts every model queried: the target, each shadow on every view and the population, each reference model', async () => {
+  const rng = new Random(21);
+  const n = 12;
+  const k = 4;
+  const members = gaussianData(n, rng, 'members');
+  const nonMembers = gaussianData(n, rng, 'non-members');
+  const population = gaussianData(20, rng, 'population');
+  const models = Array.from({ length: k }, () => logisticModel(Float32Array.from({ length: 64 * 4 }, () => rng.normal())));
+  const target = logisticModel(Float32Array.from({ length: 64 * 4 }, () => rng.normal()));
+  const seen: number[] = [];
+  await auditMembership(target, {
+    members, nonMembers, delta: 1e-5, threads: 1, batch: 4, attacks: ['loss', 'lira-offline', 'lira-online', 'rmia'], augment: 'hflip',
+    shadows: { models, include: inclusionMatrix(k, 2 * n, 3) }, population, onProgress: (f) => seen.push(f),
+  });
+  // By hand: 5 models (target + 4 shadows), 2 views each (as given, flipped), of 24 audited + 20 population examples.
+  const total = 5 * 2 * (2 * n + 20);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `progress went back at ${i}: ${seen[i - 1]} -> ${seen[i]}`);
+  assert.ok(seen.some((f) => Math.abs(f - (2 * n) / total) < 1e-12), 'the target\'s first query ends at 24/440');
+  assert.equal(seen.indexOf(1), seen.length - 1, `1 is reached only by the last query (first at ${seen.indexOf(1)} of ${seen.length})`);
+
+  // Reference models (lira-offline without shadows): the target and 3 reference models, 24 examples each.
+  const refSeen: number[] = [];
+  await auditMembership(target, {
+    members, nonMembers, delta: 1e-5, threads: 1, batch: 4, attacks: ['loss', 'lira-offline'], reference: { models: models.slice(0, 3) },
+    onProgress: (f) => refSeen.push(f),
+  });
+  assert.ok(refSeen.some((f) => Math.abs(f - 0.25) < 1e-12) && refSeen.some((f) => Math.abs(f - 0.75) < 1e-12));
+  assert.equal(refSeen.indexOf(1), refSeen.length - 1);
+});

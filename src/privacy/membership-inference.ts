@@ -119,7 +119,7 @@ export interface AuditOptions {
   /** Examples per onnxruntime run (default 256). */
   batch?: number;
   reference?: ReferenceOptions;
-  /** Fraction of the audit's queries done (the audited model's, then each reference model's). */
+  /** Fraction of the audit's queried examples done, over every model it queries (target, shadows, reference models). */
   onProgress?: (fraction: number) => void;
   shadows?: ShadowModels;
   /** RMIA's population: examples neither the target nor any shadow trained on. */
@@ -243,7 +243,30 @@ function concat(a: Dataset, b: Dataset): Dataset {
   return { ...a, images, labels, count: a.count + b.count, name: `${a.name}+${b.name}` };
 }
 
-async function queryStats(model: Model, ds: Dataset, opts: AuditOptions, onProgress?: (fraction: number) => void): Promise<ExampleStats[]> {
+/**
+ * Progress over the audit's queries: `plan` lists every (model, examples) query the audit will
+ * make, in order; each query reports its own fraction and the tracker turns it into the fraction
+ * of all queried examples.
+ */
+class QueryProgress {
+  private done = 0;
+  private readonly total: number;
+  constructor(plan: readonly { model: string; examples: number }[], private readonly onProgress?: (fraction: number) => void) {
+    this.total = plan.reduce((s, q) => s + q.examples, 0);
+  }
+
+  /** The callback of one query of `examples` examples (undefined without a listener). */
+  query(examples: number): ((fraction: number) => void) | undefined {
+    const before = this.done;
+    this.done += examples;
+    const on = this.onProgress;
+    const total = this.total;
+    return on && ((f: number) => on(Math.min(1, (before + f * examples) / total)));
+  }
+}
+
+async function queryStats(model: Model, ds: Dataset, opts: AuditOptions, progress?: QueryProgress): Promise<ExampleStats[]> {
+  const onProgress = progress?.query(ds.count);
   const r = await predict([model], { data: ds.images, count: ds.count, shape: ds.shape, labels: ds.labels }, {
     samples: opts.samples ?? 1, batch: opts.batch ?? 256, threads: opts.threads, noiseSeed: opts.noiseSeed, executionProvider: opts.executionProvider,
     onProgress: onProgress && ((done, total) => onProgress(done / total)),
@@ -255,9 +278,9 @@ async function queryStats(model: Model, ds: Dataset, opts: AuditOptions, onProgr
 }
 
 /** phi of every query view (the examples, then their augmentations): [view][example]. */
-async function queryPhis(model: Model, views: readonly Dataset[], opts: AuditOptions): Promise<number[][]> {
+async function queryPhis(model: Model, views: readonly Dataset[], opts: AuditOptions, progress?: QueryProgress): Promise<number[][]> {
   const out: number[][] = [];
-  for (const v of views) out.push((await queryStats(model, v, opts)).map((e) => e.phi));
+  for (const v of views) out.push((await queryStats(model, v, opts, progress)).map((e) => e.phi));
   return out;
 }
 
@@ -317,28 +340,42 @@ export async function auditMembership(model: Model, opts: AuditOptions): Promise
   }
   if (!(n >= 1)) throw new RpOnnxError('the audit needs at least one member and one non-member');
   const audited = concat(members, nonMembers);
-  // Progress in query units: the audited model, then each reference model (when known).
-  const queries = 1 + (attacks.includes('lira-offline') && opts.reference ? opts.reference.models?.length ?? opts.reference.count ?? 4 : 0);
-  const part = (q: number) => opts.onProgress && ((f: number) => opts.onProgress!(Math.min(1, (q + f) / queries)));
-  const stats = await queryStats(model, audited, opts, part(0));
+
+  // Which models are queried on what, decided once: the progress plan and the queries below read it.
+  const augment = opts.augment ?? 'none';
+  const useReference = attacks.includes('lira-offline') && opts.reference !== undefined;
+  const useShadows = opts.shadows !== undefined && attacks.some((a) => a === 'lira-online' || a === 'rmia' || (a === 'lira-offline' && !useReference));
+  const useRmia = useShadows && attacks.includes('rmia');
+  const views = useShadows ? queryViews(audited, augment) : [audited];
+  const pviews = useRmia ? queryViews(opts.population!, augment) : [];
+  const shadowModels = useShadows ? opts.shadows!.models : [];
+  const referenceCount = useReference ? opts.reference!.models?.length ?? opts.reference!.count ?? 4 : 0;
+  const perModel = (vs: readonly Dataset[]) => vs.reduce((s, v) => s + v.count, 0);
+  const plan = [
+    { model: 'target', examples: perModel(views) + perModel(pviews) },
+    ...shadowModels.map((_, k) => ({ model: `shadow ${k}`, examples: perModel(views) + perModel(pviews) })),
+    ...Array.from({ length: referenceCount }, (_, k) => ({ model: `reference ${k}`, examples: audited.count })),
+  ];
+  const progress = new QueryProgress(plan, opts.onProgress);
+
+  const stats = await queryStats(model, audited, opts, progress);
   const m = stats.slice(0, n);
   const o = stats.slice(n);
 
   // Shadow statistics: computed from the shadows alone (the target only enters as the tested value).
-  const augment = opts.augment ?? 'none';
   let shadowPhis: number[][][] | undefined;
   let targetPhis: number[][] | undefined;
   let population: { target: number[][]; shadows: number[][][] } | undefined;
-  if (opts.shadows && attacks.some((a) => a === 'lira-online' || a === 'rmia' || (a === 'lira-offline' && !opts.reference))) {
-    const views = queryViews(audited, augment);
-    targetPhis = [stats.map((e) => e.phi), ...(await queryPhis(model, views.slice(1), opts))];
+  if (useShadows) {
+    targetPhis = [stats.map((e) => e.phi), ...(await queryPhis(model, views.slice(1), opts, progress))];
+    const populationTarget = useRmia ? await queryPhis(model, pviews, opts, progress) : [];
     shadowPhis = [];
-    for (const s of opts.shadows.models) shadowPhis.push(await queryPhis(s, views, opts));
-    if (attacks.includes('rmia')) {
-      const pviews = queryViews(opts.population!, augment);
-      population = { target: await queryPhis(model, pviews, opts), shadows: [] };
-      for (const s of opts.shadows.models) population.shadows.push(await queryPhis(s, pviews, opts));
+    const populationShadows: number[][][] = [];
+    for (const s of shadowModels) {
+      shadowPhis.push(await queryPhis(s, views, opts, progress));
+      if (useRmia) populationShadows.push(await queryPhis(s, pviews, opts, progress));
     }
+    if (useRmia) population = { target: populationTarget, shadows: populationShadows };
   }
 
   const results: AttackResult[] = [];
@@ -351,7 +388,8 @@ export async function auditMembership(model: Model, opts: AuditOptions): Promise
     if (attack === 'lira-offline' && opts.reference) {
       const refs = await referenceModels(opts.reference, rng.fork());
       const phis: number[][] = [];
-      for (const [q, r] of refs.entries()) phis.push((await queryStats(r, audited, opts, part(1 + q))).map((e) => e.phi));
+      if (refs.length !== referenceCount) throw new RpOnnxError(`${refs.length} reference models came back, ${referenceCount} were asked for`);
+      for (const r of refs) phis.push((await queryStats(r, audited, opts, progress)).map((e) => e.phi));
       const lira = liraOfflineScores(stats.map((e) => e.phi), phis);
       reference = { models: refs.length, variance: lira.variance };
       [ms, os] = split(lira.scores);
