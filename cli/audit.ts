@@ -8,6 +8,7 @@ import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
 import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, type Dataset, type Layout } from '../src/data/index.js';
 import { auditMembership, availableAttacks, ATTACKS, SHADOW_ATTACK_NAMES, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport} from '../src/audit/membership-inference.js';
 import { renderAuditHtml } from '../src/audit/report-html.js';
+import { readOneRunAudit } from '../src/audit/one-run-audit.js';
 import { readTrainingRecord, completeRecipe, type TrainingRecipe } from '../src/audit/training-record.js';
 import { planShadowAudit } from '../src/audit/shadow-audit.js';
 import { poolFrom, sha256 } from '../src/audit/shadows.js';
@@ -126,7 +127,7 @@ export function register(program: Command): void {
       const model = loadModel(modelPath);
       if (shadows !== undefined) {
         const { report, details } = await shadowAudit(model, modelPath, o, { shadows, attacks, augment, variance: variance as ShadowFlags['variance'], nonMembersFrom, samples, delta });
-        finish(report, modelPath, o, details);
+        finish(report, model, modelPath, o, details);
         return;
       }
       const trainDir = (o.trainData as string | undefined) ?? defaultDataDir();
@@ -153,12 +154,15 @@ export function register(program: Command): void {
         ...(reference.length > 0 ? { reference: { models: reference.map((p) => loadModel(p)) } } : {}),
       });
       progress.done(`audit: ${report.members} members and ${report.nonMembers} non-members queried`);
-      finish(report, modelPath, o, { members: `${members.name} (${trainDir})`, 'non-members': `${nonMembers.name} (${testDir})` });
+      finish(report, model, modelPath, o, { members: `${members.name} (${trainDir})`, 'non-members': `${nonMembers.name} (${testDir})` });
     }));
 }
 
-function finish(report: AuditReport, modelPath: string, o: Record<string, unknown>, details: Record<string, string>): void {
-  if (o.report) writeFileAtomic(o.report as string, renderAuditHtml(report, `rp-onnx audit: ${modelPath}`, { model: modelPath, ...details }));
+function finish(report: AuditReport, model: Awaited<ReturnType<typeof loadModel>>, modelPath: string, o: Record<string, unknown>, details: Record<string, string>): void {
+  // The one-run audit of the model's own training run, when `train --audit-canaries` recorded one.
+  const oneRun = readOneRunAudit(model);
+  const extras = oneRun ? { oneRunAudit: oneRun.record, accountantEpsilon: oneRun.accountantEpsilon } : {};
+  if (o.report) writeFileAtomic(o.report as string, renderAuditHtml(report, `rp-onnx audit: ${modelPath}`, { model: modelPath, ...details }, extras));
   if (o.json) printJson(jsonReport(report));
   else process.stdout.write(formatAudit(report) + (o.report ? `report: ${o.report}\n` : ''));
 }

@@ -95,6 +95,11 @@ function recordedLines(r: RecordedMetadata): string[] {
   if (t) {
     const acc = typeof t.finalTestAccuracy === 'number' ? `, final test accuracy ${(100 * t.finalTestAccuracy).toFixed(2)}%` : '';
     out.push(`training    data ${text(t.data)}, ${text(t.examples)} examples, ${text(t.steps)} steps${t.epochs !== undefined ? `, ${text(t.epochs)} epochs` : ''}${acc}`);
+    const a = t.oneRunAudit;
+    if (a && typeof a === 'object') {
+      const o = a as Record<string, unknown>;
+      out.push(`one-run audit  ${text(o.correct)} of ${text(o.guesses)} guesses right on ${text(o.canaries)} ${text(o.kind)} canaries: epsilon >= ${typeof o.epsilonLowerBound === 'number' ? o.epsilonLowerBound.toFixed(3) : '?'} at ${typeof o.confidence === 'number' ? 100 * o.confidence : '?'}% confidence, delta ${text(o.delta)} (an empirical lower bound, not a guarantee)`);
+    }
   }
   if (r.unreadable.length > 0) out.push(`unreadable  ${r.unreadable.join(', ')} (not the JSON rp-onnx writes; edited by hand or by another tool)`);
   return out;

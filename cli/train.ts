@@ -13,6 +13,7 @@ import { readDpFlags, registerDpOptions } from './train-dp.js';
 import { trainModel } from '../src/train/train-model.js';
 import { NOT_COVERED } from '../src/train/dp/statement.js';
 import type { Progress, EpochReport } from '../src/train/fit.js';
+import { oneRunAuditHook, type CanaryKind, type OneRunAuditRecord } from '../src/audit/one-run-audit.js';
 
 function defaultOutput(model: string): string {
   return join(dirname(model), `${basename(model).replace(/\.onnx$/i, '')}.trained.onnx`);
@@ -47,6 +48,8 @@ interface TrainFlags {
   executionProvider: 'cpu' | 'cuda';
   force?: boolean;
   json?: boolean;
+  auditCanaries?: number;
+  canaryKind?: CanaryKind;
 }
 
 export function register(program: Command): void {
@@ -77,6 +80,8 @@ export function register(program: Command): void {
     .option('--resume', 'continue from the latest checkpoint in --checkpoint-dir (DP: the ledger, clipping bound and schedule position too)')
     .addOption(new Option('--execution-provider <ep>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .addOption(new Option('--layout <layout>', 'input layout of the model (default: detected from its input shape; NCHW data is transposed for an NHWC model)').choices(['nchw', 'nhwc']))
+    .option('--audit-canaries <m>', 'one-run privacy audit (Steinke, Nasr, Jagielski 2023): add M canaries, each included with probability 1/2 (fresh randomness), guess IN/OUT for the 10% most and least confident after training, print a 95% lower bound on epsilon (recorded in rp-onnx.training as oneRunAudit)', parseIntOption('--audit-canaries'))
+    .addOption(new Option('--canary-kind <kind>', 'canaries of --audit-canaries: mislabel (copies of training examples with a wrong label) | ood (uniform-noise inputs, random labels)').choices(['mislabel', 'ood']))
     .option('--force', 'overwrite an existing output file (and replace the checkpoints in --checkpoint-dir)')
     .option('--json', 'print a JSON summary on stdout');
   registerDpOptions(cmd);
@@ -88,6 +93,10 @@ export function register(program: Command): void {
     if (o.resume && !o.checkpointDir) throw new RpOnnxError('--resume needs --checkpoint-dir');
     if (!(o.batch >= 1)) throw new RpOnnxError(`--batch must be a positive integer, got ${o.batch}`);
     if (o.limit !== undefined && !(o.limit >= 1)) throw new RpOnnxError(`--limit must be a positive integer, got ${o.limit}`);
+    if (o.canaryKind !== undefined && o.auditCanaries === undefined) throw new RpOnnxError('--canary-kind goes with --audit-canaries M');
+    if (o.auditCanaries !== undefined && !(o.auditCanaries >= 2)) throw new RpOnnxError(`--audit-canaries must be an integer >= 2, got ${o.auditCanaries}`);
+    // The canaries and their coins are drawn afresh and are not in a checkpoint: a resumed run would train on others.
+    if (o.auditCanaries !== undefined && o.resume) throw new RpOnnxError('--audit-canaries cannot be combined with --resume (the canaries of the interrupted run are not in its checkpoint)');
     const model = loadModel(modelPath);
     const dataDir = o.data ?? defaultDataDir();
     let train = loadDataDir(dataDir, { split: 'train' });
@@ -102,6 +111,7 @@ export function register(program: Command): void {
     const trainLabel = dp ? 'train loss (not private)' : 'train loss';
     const outcome = await trainModel({
       model, train, test, dataName: dataDir, dp,
+      ...(o.auditCanaries !== undefined ? { audit: oneRunAuditHook({ canaries: o.auditCanaries, kind: o.canaryKind ?? 'mislabel', threads: o.threads }) } : {}),
       recipe: {
         ...(o.steps === undefined ? { epochs: o.epochs ?? 1 } : { steps: o.steps }),
         batchSize: o.batch, lr: o.lr, optimizer: o.optimizer, momentum: o.momentum, weightDecay: o.weightDecay,
@@ -130,13 +140,21 @@ export function register(program: Command): void {
         noiseMultiplier: outcome.noiseMultiplier, privacy: outcome.privacy, stoppedByBudget: result.stoppedByBudget,
         emptySteps: result.emptySteps, notCovered: NOT_COVERED,
       } : {}),
+      ...(outcome.audit ? { oneRunAudit: outcome.audit.result } : {}),
     };
     if (o.json) printJson(summary);
     else {
       process.stdout.write(`wrote ${output} (${result.steps} steps, ${outcome.training.examplesUsed} of ${train.count} examples used, ${result.seconds.toFixed(1)} s${result.finalTestAccuracy !== null ? `, test accuracy ${(100 * result.finalTestAccuracy).toFixed(2)}%` : ''})\n`);
       if (outcome.privacy) process.stdout.write(`privacy: ${outcome.privacy.statement}\n`);
+      if (outcome.audit) process.stdout.write(`${oneRunAuditLine(outcome.audit.result as unknown as OneRunAuditRecord, outcome.privacy?.epsilon)}\n`);
     }
   }));
+}
+
+/** The one-run audit's result in one line, beside the accountant's epsilon when there is one. */
+export function oneRunAuditLine(a: OneRunAuditRecord, accountant?: number | null): string {
+  return `one-run audit: ${a.correct} of ${a.guesses} guesses right on ${a.canaries} ${a.kind} canaries (${a.included} included): epsilon >= ${a.epsilonLowerBound.toFixed(3)} at ${100 * a.confidence}% confidence, delta ${a.delta}` +
+    (typeof accountant === 'number' ? ` (accountant's epsilon ${accountant.toFixed(3)})` : '');
 }
 
 function progressText(p: Progress, trainLabel: string): string {

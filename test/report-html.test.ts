@@ -49,13 +49,29 @@ test('the report is self-contained: no scripts, links, external resources; value
   assert.ok(html.includes('aria-label="ROC curve log-log"'));
 });
 
+const ONE_RUN = {
+  canaries: 48, guesses: 20, correct: 20, epsilonLowerBound: 1.668, confidence: 0.95 as const, delta: 1e-5, guessedIn: 10, guessedOut: 10,
+  kind: 'mislabel' as const, included: 26, source: 'mislabelled copies of training examples',
+};
+
+test('the report shows the training run\'s one-run audit beside the accountant\'s epsilon, and nothing without one', () => {
+  const html = renderAuditHtml(syntheticReport(), 'audit', {}, { oneRunAudit: ONE_RUN, accountantEpsilon: 4.63 });
+  assert.ok(html.includes('<h2>One-run audit of the training run</h2>'));
+  assert.match(html, /<th>epsilon lower bound \(95% confidence, delta 0.00001\)<\/th><td>1\.668<\/td>/);
+  assert.match(html, /<th>accountant&#39;s epsilon \(upper bound\)<\/th><td>4\.630<\/td>|<th>accountant's epsilon \(upper bound\)<\/th><td>4\.630<\/td>/);
+  assert.match(html, /<th>guesses<\/th><td>20 \(10 IN for the highest scores, 10 OUT for the lowest; abstained on 28\)<\/td>/);
+  assert.match(html, /<th>canaries<\/th><td>48 mislabelled \(mislabelled copies of training examples\); 26 included/);
+  assert.ok(renderAuditHtml(syntheticReport(), 'audit', {}, { oneRunAudit: ONE_RUN }).includes('<td>no DP-SGD record</td>'));
+  assert.ok(!renderAuditHtml(syntheticReport(), 'audit').includes('One-run audit'));
+});
+
 test('the report renders in headless Chromium (screenshot size and content)', (t) => {
   const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find((c) => spawnSync('which', [c]).status === 0);
   assert.ok(chromium, 'Chromium is needed to render the HTML report: install it with `apt-get install -y chromium` (Debian package chromium)');
   const dir = mkdtempSync(join(tmpdir(), 'rp-report-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const page = join(dir, 'report.html');
-  writeFileSync(page, renderAuditHtml(syntheticReport(), 'rp-onnx audit: synthetic overfit model', { model: 'synthetic.onnx' }));
+  writeFileSync(page, renderAuditHtml(syntheticReport(), 'rp-onnx audit: synthetic overfit model', { model: 'synthetic.onnx' }, { oneRunAudit: ONE_RUN, accountantEpsilon: 4.63 }));
   const shot = join(dir, 'shot.png');
   const r = spawnSync(chromium, [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',

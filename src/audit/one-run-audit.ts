@@ -10,16 +10,24 @@
  * below 1 - confidence is a lower bound on the algorithm's epsilon at that confidence. The guess
  * counts must be fixed before the scores are seen (they are options here, never tuned on them).
  *
- * Canaries (default): training examples with a wrong label drawn uniformly from the other
- * classes, so the model can only fit them by memorising; option 'ood': uniform-noise inputs with
- * random labels. Both are scored with their canary label.
+ * Canaries (default): copies of M examples drawn at random from a source, each with a wrong label
+ * drawn uniformly from the other classes, so the model can only fit them by memorising; option
+ * 'ood': uniform-noise inputs with random labels. Both are scored with their canary label.
+ * The source is by default the training set itself: a canary is then a mislabelled duplicate of a
+ * training example, a record of its own (the theorem needs only that every canary record is
+ * included independently with probability 1/2 and the rest of the data is fixed; DP-SGD's
+ * add/remove adjacency protects each record, whatever else the data holds), and it leaves the
+ * audit's members and non-members untouched: no held-out example is used up or trained on.
+ * Inclusion coins come from the OS CSPRNG unless a (test) seed is given.
  */
 import type { Model } from '../graph/ir.js';
 import { exampleSize, makeDataset, type Dataset } from '../data/index.js';
 import { predict } from '../runtime/predict.js';
-import { Random } from '../random.js';
+import { Random, secureSeed } from '../random.js';
 import { RpOnnxError } from '../errors.js';
 import { exampleStats } from './membership-inference.js';
+import type { TrainingAudit } from '../train/training-audit.js';
+import { defaultDelta } from '../train/dp/defaults.js';
 
 /** log of the Binomial(r, q) pmf at 0..r. */
 function binomialLogPmf(r: number, q: number): Float64Array {
@@ -88,11 +96,13 @@ export interface Canaries {
   data: Dataset;
   /** included[j]: canary j was put into the training set (independently, probability 1/2). */
   included: boolean[];
+  /** Mislabelled canaries: the source example each one copies (ascending); empty for 'ood'. */
+  sourceIndices: number[];
 }
 
 /**
- * M canaries from `source` (mislabelled copies of its first M examples, or noise images), each
- * included with probability 1/2. `train` gets the included ones appended.
+ * M canaries from `source` (mislabelled copies of M of its examples drawn at random, or noise
+ * images), each included with probability 1/2. `withCanaries` appends the included ones.
  */
 export function makeCanaries(source: Dataset, m: number, kind: CanaryKind, rng: Random): Canaries {
   if (!(Number.isInteger(m) && m >= 2)) throw new RpOnnxError(`--audit-canaries must be an integer >= 2, got ${m}`);
@@ -101,17 +111,19 @@ export function makeCanaries(source: Dataset, m: number, kind: CanaryKind, rng: 
   const per = exampleSize(source);
   const images = new Float32Array(m * per);
   const labels = new Int32Array(m);
+  const sourceIndices = kind === 'mislabel' ? [...rng.permutation(source.count).subarray(0, m)].sort((a, b) => a - b) : [];
   for (let j = 0; j < m; j++) {
     if (kind === 'mislabel') {
-      images.set(source.images.subarray(j * per, (j + 1) * per), j * per);
-      labels[j] = (source.labels[j]! + 1 + rng.int(source.classes - 1)) % source.classes;
+      const i = sourceIndices[j]!;
+      images.set(source.images.subarray(i * per, (i + 1) * per), j * per);
+      labels[j] = (source.labels[i]! + 1 + rng.int(source.classes - 1)) % source.classes;
     } else {
       for (let d = 0; d < per; d++) images[j * per + d] = rng.uniform();
       labels[j] = rng.int(source.classes);
     }
   }
   const included = Array.from({ length: m }, () => rng.uniform() < 0.5);
-  return { data: makeDataset({ ...source, images, labels, count: m, name: `${source.name}[canaries]` }), included };
+  return { data: makeDataset({ ...source, images, labels, count: m, name: `${source.name}[canaries]` }), included, sourceIndices };
 }
 
 /** The training set with the included canaries appended. */
@@ -171,30 +183,32 @@ export function oneRunGuesses(scores: readonly number[], included: readonly bool
 export interface OneRunAuditOptions extends GuessOptions {
   canaries: number;
   kind?: CanaryKind;
-  /** Where mislabelled canaries come from: examples disjoint from the training set. */
+  /** Where mislabelled canaries are copied from (default for the hook: the training set itself). */
   source: Dataset;
   delta: number;
+  /** Test seed of the canaries and inclusion coins (default: fresh from the OS CSPRNG). */
   seed?: number;
   threads?: number;
 }
 
 /**
- * The hook a training command needs (`rp-onnx train --audit-canaries M`): `train` is the set to
- * train on instead of the original (canaries appended), and `finish(model)` scores the canaries
- * and returns the JSON block `oneRunAudit` to print next to the accountant's epsilon.
+ * The hook a training run needs: `train` is the set to train on instead of the original (canaries
+ * appended), and `finish(model)` scores the canaries and returns the result.
  */
 export function prepareOneRunAudit(trainSet: Dataset, o: OneRunAuditOptions): { train: Dataset; canaries: Canaries; finish: (model: Model) => Promise<OneRunAuditResult> } {
-  const rng = new Random(o.seed ?? 0);
+  const rng = new Random(o.seed ?? secureSeed());
   const c = makeCanaries(o.source, o.canaries, o.kind ?? 'mislabel', rng);
   return {
     train: withCanaries(trainSet, c),
     canaries: c,
-    finish: async (model) => {
-      const r = await predict([model], { data: c.data.images, count: c.data.count, shape: c.data.shape, labels: c.data.labels }, { threads: o.threads, noiseSeed: 'secure' });
-      const scores = exampleStats(r.logits, c.data.labels, c.data.count).map((e) => -e.loss);
-      return oneRunGuesses(scores, c.included, o.delta, o);
-    },
+    finish: async (model) => oneRunGuesses(await canaryScores(model, c, o.threads), c.included, o.delta, o),
   };
+}
+
+/** Canary scores: minus the loss of the canary label under the model, queried as deployed (fresh noise). */
+async function canaryScores(model: Model, c: Canaries, threads?: number): Promise<number[]> {
+  const r = await predict([model], { data: c.data.images, count: c.data.count, shape: c.data.shape, labels: c.data.labels }, { threads, noiseSeed: 'secure' });
+  return exampleStats(r.logits, c.data.labels, c.data.count).map((e) => -e.loss);
 }
 
 /** The whole audit around one training run: `train` (DP-SGD or plain, the caller's) is called once. */
@@ -202,4 +216,79 @@ export async function oneRunAudit(trainSet: Dataset, train: (ds: Dataset) => Pro
   const hook = prepareOneRunAudit(trainSet, o);
   const model = await train(hook.train);
   return { ...(await hook.finish(model)), model };
+}
+
+/** What the training record's `oneRunAudit` block holds: the result and what the canaries were. */
+export interface OneRunAuditRecord extends OneRunAuditResult {
+  kind: CanaryKind;
+  /** Canaries put into the training set (the coins' outcome; the others were held out). */
+  included: number;
+  /** Where mislabelled canaries were copied from. */
+  source: string;
+}
+
+export interface OneRunAuditHookOptions extends GuessOptions {
+  canaries: number;
+  kind?: CanaryKind;
+  /** Mislabelled canaries' source (default: the training set; see the file comment). */
+  source?: Dataset;
+  /** Default: the DP run's delta, else the default delta of the training-set size. */
+  delta?: number;
+  seed?: number;
+  threads?: number;
+}
+
+/**
+ * The one-run audit as a `trainModel` hook (`rp-onnx train --audit-canaries M`): canaries are
+ * appended before training, scored after it, and the result is recorded in `rp-onnx.training`
+ * under `oneRunAudit` (the training record, not `rp-onnx.privacy`: it is a measurement of the
+ * run, plain or DP, and no part of the privacy claim). The training record's `examples` and
+ * bitmap cover the ordinary examples only, so `audit` never draws a canary as a member.
+ */
+export function oneRunAuditHook(o: OneRunAuditHookOptions): TrainingAudit {
+  let prepared: { canaries: Canaries; trainCount: number; source: string } | undefined;
+  const kind = o.kind ?? 'mislabel';
+  return {
+    key: 'oneRunAudit',
+    prepare(train) {
+      const source = o.source ?? train;
+      const canaries = makeCanaries(source, o.canaries, kind, new Random(o.seed ?? secureSeed()));
+      prepared = { canaries, trainCount: train.count, source: kind === 'ood' ? 'uniform noise inputs, random labels' : o.source ? source.name : 'mislabelled copies of training examples' };
+      return withCanaries(train, canaries);
+    },
+    async finish(model, run) {
+      if (!prepared) throw new RpOnnxError('one-run audit: finish before prepare');
+      const { canaries, trainCount, source } = prepared;
+      const delta = o.delta ?? run.delta ?? defaultDelta(trainCount);
+      const result = oneRunGuesses(await canaryScores(model, canaries, o.threads), canaries.included, delta, o);
+      const record: OneRunAuditRecord = { ...result, kind, included: canaries.included.filter(Boolean).length, source };
+      return { ...record };
+    },
+  };
+}
+
+/**
+ * The one-run audit a model's training recorded (`rp-onnx.training`'s `oneRunAudit`) and the
+ * accountant's epsilon of the same run (`rp-onnx.privacy`; null when none is claimed, undefined
+ * without DP), read leniently: a model file is untrusted, and a block that is not what rp-onnx
+ * writes is ignored.
+ */
+export function readOneRunAudit(model: Model): { record: OneRunAuditRecord; accountantEpsilon: number | null | undefined } | undefined {
+  const parse = (key: string): Record<string, unknown> | undefined => {
+    try {
+      const v: unknown = JSON.parse(model.getMetadata(key) ?? 'null');
+      return v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const a = parse('rp-onnx.training')?.oneRunAudit as Record<string, unknown> | undefined;
+  if (!a || typeof a !== 'object') return undefined;
+  const nums = ['canaries', 'guesses', 'correct', 'epsilonLowerBound', 'delta', 'guessedIn', 'guessedOut', 'included'] as const;
+  if (!nums.every((k) => typeof a[k] === 'number' && Number.isFinite(a[k])) || a.confidence !== 0.95) return undefined;
+  if (a.kind !== 'mislabel' && a.kind !== 'ood') return undefined;
+  const record = { ...Object.fromEntries(nums.map((k) => [k, a[k]])), confidence: 0.95, kind: a.kind, source: typeof a.source === 'string' ? a.source : '?' } as OneRunAuditRecord;
+  const privacy = parse('rp-onnx.privacy');
+  const eps = privacy?.epsilon;
+  return { record, accountantEpsilon: privacy === undefined ? undefined : typeof eps === 'number' ? eps : null };
 }

@@ -4,6 +4,7 @@
  * external fonts, images or network requests: the file can be mailed or archived as is.
  */
 import type { AuditReport, AttackResult } from './membership-inference.js';
+import type { OneRunAuditRecord } from './one-run-audit.js';
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b'];
 const MEMBER_COLOR = '#1f77b4';
@@ -120,8 +121,30 @@ function attackRow(a: AttackResult): string {
   return `<tr><td>${esc(a.attack)}</td><td>${fmt(a.auc)}</td><td>${fmt(a.advantage)}</td><td>${fmt(a.balancedAccuracy)}</td>${(['tprAtFpr1', 'tprAtFpr01', 'tprAtFpr001'] as const).map((k) => `<td${a.unavailable?.[k] ? ` title="${esc(a.unavailable[k]!)}"` : ''}>${fmt(a[k])}</td>`).join('')}<td>${fmt(e.estimate, 2)}</td><td>[${fmt(e.lower95, 2)}, ${fmt(e.upper95, 2)}]</td><td>${fmt(e.tpr)} / ${fmt(e.fpr)}</td></tr>`;
 }
 
+export interface AuditHtmlExtras {
+  /** The one-run audit of the model's own training run (its rp-onnx.training record), if it had one. */
+  oneRunAudit?: OneRunAuditRecord;
+  /** The accountant's epsilon of that run (rp-onnx.privacy), for comparison; null when none is claimed. */
+  accountantEpsilon?: number | null;
+}
+
+/** The one-run audit's table (Steinke, Nasr, Jagielski 2023), beside the accountant's epsilon. */
+function oneRunSection(a: OneRunAuditRecord, accountant: number | null | undefined): string {
+  const rows: [string, string][] = [
+    ['canaries', `${a.canaries} ${a.kind === 'ood' ? 'out-of-distribution' : 'mislabelled'} (${a.source}); ${a.included} included, each with probability 1/2`],
+    ['guesses', `${a.guesses} (${a.guessedIn} IN for the highest scores, ${a.guessedOut} OUT for the lowest; abstained on ${a.canaries - a.guesses})`],
+    ['correct', String(a.correct)],
+    [`epsilon lower bound (${100 * a.confidence}% confidence, delta ${a.delta})`, fmt(a.epsilonLowerBound)],
+    ['accountant\'s epsilon (upper bound)', accountant === undefined ? 'no DP-SGD record' : accountant === null ? 'none claimed' : fmt(accountant)],
+  ];
+  return `<h2>One-run audit of the training run</h2>
+<table class="summary one-run">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
+<p class="note">Recorded by <code>rp-onnx train --audit-canaries</code> (Steinke, Nasr, Jagielski 2023): canaries were put into the training set independently with probability 1/2 and scored by their loss after training; from the correct guesses among those made, any (&epsilon;, &delta;)-DP training would have to have at least this &epsilon; (at 95% confidence). It is an empirical lower bound from one run, never a guarantee; under DP-SGD it must stay below the accountant's &epsilon;.</p>
+`;
+}
+
 /** The report page; `details` adds rows (model file, data, command) to the summary table. */
-export function renderAuditHtml(r: AuditReport, title: string, details: Record<string, string> = {}): string {
+export function renderAuditHtml(r: AuditReport, title: string, details: Record<string, string> = {}, extras: AuditHtmlExtras = {}): string {
   const summary: [string, string][] = [
     ...Object.entries(details),
     ['members / non-members', `${r.members} / ${r.nonMembers}`],
@@ -152,6 +175,7 @@ ${best ? `<p>Strongest attack: <b>${esc(best.attack)}</b>, AUC ${fmt(best.auc)} 
 <table><tr><th>attack</th><th>AUC</th><th>advantage</th><th>balanced accuracy</th><th>TPR at FPR 1%</th><th>TPR at FPR 0.1%</th><th>TPR at FPR 0.01%</th><th>empirical &epsilon;</th><th>95% lower bound, upper end</th><th>at TPR / FPR</th></tr>
 ${r.attacks.map(attackRow).join('\n')}</table>
 <div class="charts">${rocSvg(r, false)}${rocSvg(r, true)}${lossHistogramSvg(r)}</div>
+${extras.oneRunAudit ? oneRunSection(extras.oneRunAudit, extras.accountantEpsilon) : ''}
 <p class="note">Threshold attacks score each example from the model's output: loss and confidence (Yeom et al. 2018), max-confidence and entropy (no label needed), modified entropy (Song &amp; Mittal 2021); lira-offline compares the target's logit-scaled confidence with reference models trained without the example, lira-online with Gaussians fitted to shadow models trained with and without it (Carlini et al. 2022), rmia the target-to-reference probability ratio with that of population examples (Zarifzadeh et al. 2024). Advantage = max |TPR &minus; FPR| over thresholds. TPR at low FPR reads the ROC steps without interpolation. TPR at an FPR below 1/(non-members) cannot be measured and reads n/a. Empirical &epsilon;: any (&epsilon;, &delta;)-DP training bounds TPR &le; e<sup>&epsilon;</sup>FPR + &delta; and 1 &minus; FPR &le; e<sup>&epsilon;</sup>(1 &minus; TPR) + &delta; (Jagielski et al. 2020, Nasr et al. 2021). The threshold is chosen on a random half of the audited examples; on the other half one-sided Clopper-Pearson bounds on TPR and FPR, Bonferroni-corrected for the ${r.attacks.length} attack(s) of this table, give a lower bound that holds with 95% confidence for all attacks together. Point estimate and upper end are read on the same held-out half.</p>
 </body></html>
 `;

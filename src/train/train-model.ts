@@ -17,6 +17,7 @@ import type { PrivacyStatement } from './dp/statement.js';
 import { checkPublicData, type PublicDataRecord } from './dp/public-data.js';
 import { batchNormToGroupNorm, batchNormStatistics, type NormFix } from '../passes/norm-fix.js';
 import { trainingRecord, type TrainingRecipe, type TrainingRecord } from './training-record.js';
+import type { TrainingAudit } from './training-audit.js';
 
 export interface TrainPrivately {
   options: DpOptions;
@@ -40,6 +41,8 @@ export interface TrainRequest {
   /** DP-SGD instead of plain training. */
   dp?: TrainPrivately;
   options?: TrainRequestOptions;
+  /** An audit of this run that adds examples before training and scores the model after it (the one-run audit's canaries). */
+  audit?: TrainingAudit;
 }
 
 export interface TrainOutcome {
@@ -50,6 +53,8 @@ export interface TrainOutcome {
   privacy?: PrivacyStatement;
   privacyRecord?: Record<string, unknown>;
   noiseMultiplier?: number;
+  /** The audit hook's result (also in the training record under its key). */
+  audit?: { key: string; result: Record<string, unknown> };
 }
 
 function recipeBatchNorm(b: string): 'train' | 'frozen' {
@@ -58,7 +63,20 @@ function recipeBatchNorm(b: string): 'train' | 'frozen' {
 }
 
 export async function trainModel(req: TrainRequest): Promise<TrainOutcome> {
+  if (!req.audit) return trainOnSet(req, req.train);
+  const trainSet = req.audit.prepare(req.train);
+  if (trainSet.count < req.train.count) throw new RpOnnxError(`the training audit '${req.audit.key}' returned ${trainSet.count} examples, fewer than the ${req.train.count} it was given`);
+  const outcome = await trainOnSet(req, trainSet);
+  const result = await req.audit.finish(outcome.model, { delta: outcome.privacy?.delta });
+  const training = { ...outcome.training, [req.audit.key]: result };
+  outcome.model.setMetadata('rp-onnx.training', JSON.stringify(training));
+  return { ...outcome, training, audit: { key: req.audit.key, result } };
+}
+
+/** Trains on `trainSet` (req.train, or it with an audit's examples appended); the record covers req.train's examples only. */
+async function trainOnSet(req: TrainRequest, trainSet: Dataset): Promise<TrainOutcome> {
   const r = req.recipe;
+  const ordinary = req.train.count;
   const fitOptions: FitOptions = {
     ...req.options,
     epochs: r.steps === undefined ? (r.epochs ?? 1) : undefined, steps: r.steps,
@@ -67,8 +85,8 @@ export async function trainModel(req: TrainRequest): Promise<TrainOutcome> {
     ...(r.emaDecay !== undefined ? { ema: { decay: r.emaDecay } } : {}),
   };
   if (!req.dp) {
-    const result = await fit(req.model, req.train, req.test, fitOptions);
-    const training = trainingRecord(req.dataName, r, result);
+    const result = await fit(req.model, trainSet, req.test, fitOptions);
+    const training = trainingRecord(req.dataName, r, result, ordinary);
     result.model.setMetadata('rp-onnx.training', JSON.stringify(training));
     return { model: result.model, result, training };
   }
@@ -89,13 +107,13 @@ export async function trainModel(req: TrainRequest): Promise<TrainOutcome> {
     } else if (dp.normFix === 'public-batch') {
       if (dp.publicData === undefined) throw new RpOnnxError('normFix public-batch needs publicData (public examples, disjoint from the private data)');
       publicData = typeof dp.publicData === 'string' ? loadDataDir(dp.publicData, { split: 'train' }) : dp.publicData;
-      publicRecord = checkPublicData(publicData, req.train);
+      publicRecord = checkPublicData(publicData, trainSet);
       batchNorm = 'fed';
     } else batchNorm = 'frozen';
   }
-  const strategy = new PrivateStep({ dp: dp.options, batchSize: r.batchSize, examples: req.train.count, shuffle: r.shuffle, publicData, physicalBatchSize: dp.physicalBatchSize });
-  const result = await fit(model, req.train, req.test, { ...fitOptions, batchNorm, strategy });
-  const training = trainingRecord(req.dataName, { ...r, batchNorm: hasBatchNorm ? `${dp.normFix}` : r.batchNorm }, result);
+  const strategy = new PrivateStep({ dp: dp.options, batchSize: r.batchSize, examples: trainSet.count, shuffle: r.shuffle, publicData, physicalBatchSize: dp.physicalBatchSize });
+  const result = await fit(model, trainSet, req.test, { ...fitOptions, batchNorm, strategy });
+  const training = trainingRecord(req.dataName, { ...r, batchNorm: hasBatchNorm ? `${dp.normFix}` : r.batchNorm }, result, ordinary);
   const privacy = strategy.statement();
   const privacyRecord = {
     ...strategy.record(),

@@ -3,6 +3,7 @@
  * (docs: the membership-inference audit reads `examplesUsedBitmap` to know the members).
  */
 import type { FitResult } from './fit.js';
+import { ExamplesUsed } from './examples-used.js';
 
 export interface TrainingRecipe {
   epochs?: number;
@@ -33,12 +34,20 @@ export interface TrainingRecord {
   finalTestAccuracy: number | null;
 }
 
-export function trainingRecord(data: string, recipe: TrainingRecipe, r: FitResult): TrainingRecord {
-  const used = r.examplesUsed.used;
+/**
+ * The record of a run; with `ordinary` < the training set's size only its first `ordinary`
+ * examples are the caller's (the rest were added by a training audit and are described by the
+ * audit's own block), so `examples` and the bitmap cover those only.
+ */
+export function trainingRecord(data: string, recipe: TrainingRecipe, r: FitResult, ordinary = r.examplesUsed.count): TrainingRecord {
+  const all = r.examplesUsed;
+  const mine = ordinary === all.count ? all : new ExamplesUsed(ordinary);
+  if (mine !== all) for (let i = 0; i < ordinary; i++) if (all.has(i)) mine.mark([i]);
+  const used = mine.used;
   return {
-    data, examples: r.examplesUsed.count, steps: r.steps, epochs: r.epochs.length, recipe,
+    data, examples: ordinary, steps: r.steps, epochs: r.epochs.length, recipe,
     examplesUsed: used,
-    ...(used < r.examplesUsed.count ? { examplesUsedBitmap: r.examplesUsed.toBase64() } : {}),
+    ...(used < ordinary ? { examplesUsedBitmap: mine.toBase64() } : {}),
     finalTestAccuracy: r.finalTestAccuracy,
   };
 }
