@@ -78,13 +78,15 @@ export class QueueRunner implements JobRunner {
       let reported = -1;
       while (pending.size > 0) {
         for (const i of [...pending]) {
+          // The state first, then the job: a job read before it completed holds no return value yet.
+          const state = await this.queue.getJobState(jobs[i]!.id);
+          if (state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
           const job = await Job.fromId(this.queue, jobs[i]!.id);
-          if (!job) throw new RpOnnxError(`job ${jobs[i]!.id} disappeared from the queue at ${this.url} (was the queue emptied?)`, { exitCode: 1 });
-          const state = await job.getState();
+          if (!job || state === 'unknown') throw new RpOnnxError(`job ${jobs[i]!.id} disappeared from the queue at ${this.url} (was the queue emptied?)`, { exitCode: 1 });
           if (state === 'completed') {
             results[i] = job.returnvalue as R;
             pending.delete(i);
-          } else if (state === 'failed') {
+          } else {
             throw new RpOnnxError(`job ${jobs[i]!.name} ${jobs[i]!.id} failed on a worker: ${job.failedReason}`, { exitCode: 1 });
           }
         }
