@@ -35,8 +35,9 @@ export function register(program: Command): void {
     .option('--force', 'replace the table and report of an earlier run in --out-dir')
     .option('--seed <n>', 'seed of initialisation and shuffling', parseIntOption('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
+    .option('--queue <url>', 'make every run a job on BullMQ over Redis (redis://HOST:PORT), executed by `rp-onnx worker --queue URL` processes that can read --data at the same path (default: every run in this process)')
     .option('--json', 'print JSON')
-    .action(action(async (o: { data?: string; quick?: boolean; members?: number; epochs?: number; outDir: string; force?: boolean; seed: number; threads?: number; json?: boolean }) => {
+    .action(action(async (o: { data?: string; quick?: boolean; members?: number; epochs?: number; outDir: string; force?: boolean; seed: number; threads?: number; queue?: string; json?: boolean }) => {
       const q = o.quick === true;
       const name = q ? 'experiment-residual-perturbation-quick' : 'experiment-residual-perturbation';
       const files = [`${name}.md`, `${name}.html`];
@@ -46,9 +47,12 @@ export function register(program: Command): void {
       const train = loadDataDir(dir, { split: 'train' });
       const test = loadDataDir(dir, { split: 'test' });
       if (train.shape.join('x') !== '1x28x28') throw new RpOnnxError(`${dir}: the experiment needs 1x28x28 images (Fashion-MNIST), got ${train.shape.join('x')}`);
+      // Connect before any work: a wrong --queue fails at once.
+      const runner = o.queue ? await (await import('../src/jobs/bullmq.js')).QueueRunner.connect(o.queue) : undefined;
       const progress = new ProgressLine(true);
       const started = Date.now();
       const rows = await runResidualPerturbationExperiment({
+        ...(runner ? { jobs: { runner, data: dir } } : {}),
         train, test, members: o.members ?? (q ? 2000 : 10000), epochs: o.epochs ?? (q ? 5 : 10),
         gammasI: q ? [1] : [0.5, 1, 2], gammasII: q ? [0.5] : [0.25, 0.5, 1], ensemble: q ? 3 : 5,
         ensembleGamma: { I: 1, II: 0.5 }, epsilons: q ? [3] : [1, 3, 8], seed: o.seed, threads: o.threads,
@@ -56,7 +60,7 @@ export function register(program: Command): void {
         onStage: (s) => progress.done(`training: ${s}`),
         onProgress: (f) => progress.update(f, `experiment ${(100 * f).toFixed(1)}%`),
         onRow: (r) => progress.done(`  ${r.method}: test ${(100 * r.testAccuracy).toFixed(2)}%, MIA AUC ${r.auc.toFixed(3)}, ${r.trainSeconds.toFixed(0)} s`),
-      });
+      }).finally(() => runner?.close());
       const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${o.members ? ` --members ${o.members}` : ''}${o.epochs ? ` --epochs ${o.epochs}` : ''}`;
       checkOutputDir(o.outDir, files, { force: o.force === true, flag: '--out-dir' });
       mkdirSync(o.outDir, { recursive: true });

@@ -6,57 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { saveModel } from '../src/graph/io.js';
 import { parseRedisUrl } from '../src/jobs/redis-url.js';
 import { InProcessRunner } from '../src/jobs/in-process.js';
 import { Random } from '../src/random.js';
-import { runCli, ROOT } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
+import { cli, exited, startRedis, watch } from './helpers/redis-server.js';
 import { gaussianData, logisticModel, writeDataDir } from './helpers/synthetic-mia.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function cli(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Collects a child's stderr; resolves `waitFor(re)` when a line matches. */
-function watch(p: ChildProcess) {
-  let text = '';
-  const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
-  p.stderr!.setEncoding('utf8');
-  p.stderr!.on('data', (d: string) => {
-    text += d;
-    for (const w of [...waiters]) {
-      const m = text.match(w.re);
-      if (m) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m); }
-    }
-  });
-  return {
-    get text() { return text; },
-    waitFor: (re: RegExp) => new Promise<RegExpMatchArray>((resolve) => {
-      const m = text.match(re);
-      if (m) resolve(m);
-      else waiters.push({ re, resolve });
-    }),
-  };
-}
-
-const exited = (p: ChildProcess) => new Promise<number | null>((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', (code) => r(code))));
 
 test('redis URLs', () => {
   assert.deepEqual(parseRedisUrl('redis://127.0.0.1:6390'), { host: '127.0.0.1', port: 6390 });
@@ -75,31 +32,7 @@ test('in-process runner: results in job order, progress counts every job', async
 });
 
 test('audit --queue: a worker killed with SIGKILL mid-job has its job retried; the result equals the in-process audit', { timeout: 600_000 }, async (t) => {
-  const redisServer = ['redis-server', '/usr/bin/redis-server'].find((c) => spawnSync('which', [c]).status === 0);
-  assert.ok(redisServer, 'redis-server is needed for the job-queue test: install it with `apt-get install -y redis-server` (Debian package redis-server)');
-  const dir = mkdtempSync(join(tmpdir(), 'rp-queue-'));
-  const children: ChildProcess[] = [];
-  t.after(() => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const port = await freePort();
-  const redis = spawn(redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  children.push(redis);
-  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => 100, maxRetriesPerRequest: null });
-  client.on('error', () => {});
-  for (let i = 0; ; i++) {
-    try {
-      await client.connect().catch(() => {});
-      if ((await client.ping()) === 'PONG') break;
-    } catch {
-      // not up yet
-    }
-    if (i > 100) assert.fail('redis-server did not come up');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.after(() => client.disconnect());
-  const url = `redis://127.0.0.1:${port}`;
+  const { url, dir, children } = await startRedis(t);
 
   // The setting: a logistic regression that memorises 24 of 64 training examples.
   const rng = new Random(31);

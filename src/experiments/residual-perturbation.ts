@@ -14,6 +14,7 @@ import { predict } from '../runtime/predict.js';
 import { auditMembership } from '../audit/membership-inference.js';
 import { subset, type Dataset } from '../data/index.js';
 import type { Model } from '../graph/ir.js';
+import type { JobRunner } from '../jobs/runner.js';
 
 export interface ExperimentOptions {
   train: Dataset;
@@ -31,8 +32,10 @@ export interface ExperimentOptions {
   toolVersion: string;
   onRow?: (row: ExperimentRow) => void;
   onStage?: (s: string) => void;
-  /** Fraction of all trainings done (one unit per model trained, ensemble members included). */
+  /** Fraction of all trainings done (one unit per model trained, ensemble members included; with jobs: runs done). */
   onProgress?: (fraction: number) => void;
+  /** Every run a job of `runner` (default: in this process); `data` is the folder of train and test, as the workers see it. */
+  jobs?: { runner: JobRunner; data: string };
 }
 
 export interface ExperimentRow {
@@ -48,90 +51,151 @@ export interface ExperimentRow {
 
 const first = (ds: Dataset, n: number) => subset(ds, Array.from({ length: Math.min(n, ds.count) }, (_, i) => i));
 
-export async function runResidualPerturbationExperiment(o: ExperimentOptions): Promise<ExperimentRow[]> {
+/** One run of the experiment (a row of its table): plain JSON, so it can be a job (residual-perturbation-jobs.ts). */
+export type ExperimentRun =
+  | { kind: 'baseline' }
+  | { kind: 'perturbed'; strategy: 'I' | 'II'; gamma: number }
+  | { kind: 'ensemble'; strategy: 'I' | 'II'; gamma: number; size: number }
+  | { kind: 'dp-sgd'; epsilon: number };
+
+/** The runs of a configuration, in table order. */
+export function experimentRuns(o: Pick<ExperimentOptions, 'gammasI' | 'gammasII' | 'ensemble' | 'ensembleGamma' | 'epsilons'>): ExperimentRun[] {
+  const runs: ExperimentRun[] = [{ kind: 'baseline' }];
+  for (const [strategy, gammas] of [['I', o.gammasI], ['II', o.gammasII]] as const) {
+    for (const gamma of gammas) runs.push({ kind: 'perturbed', strategy, gamma });
+    if (o.ensemble > 1) runs.push({ kind: 'ensemble', strategy, gamma: o.ensembleGamma[strategy], size: o.ensemble });
+  }
+  for (const epsilon of o.epsilons) runs.push({ kind: 'dp-sgd', epsilon });
+  return runs;
+}
+
+/** Models a run trains (the progress unit). */
+export const runUnits = (r: ExperimentRun) => (r.kind === 'ensemble' ? r.size : 1);
+
+export function runStage(r: ExperimentRun): string {
+  switch (r.kind) {
+    case 'baseline': return 'baseline (gamma 0)';
+    case 'perturbed': return `strategy ${r.strategy}, gamma ${r.gamma}`;
+    case 'ensemble': return `En${r.size}ResNet8, strategy ${r.strategy}, gamma ${r.gamma}`;
+    case 'dp-sgd': return `DP-SGD, epsilon ${r.epsilon}`;
+  }
+}
+
+/** What every run of one configuration shares (the data, sizes and seeds). */
+export interface RunSetting {
+  train: Dataset;
+  test: Dataset;
+  members: number;
+  epochs: number;
+  seed: number;
+  threads?: number;
+  toolVersion: string;
+}
+
+/** Trains and measures one run; `onProgress` gets the fraction of this run's trainings done. */
+export async function runExperimentRun(run: ExperimentRun, o: RunSetting, onProgress?: (fraction: number) => void): Promise<ExperimentRow> {
   const members = first(o.train, o.members);
   const nonMembers = first(o.test, o.members);
-  const rows: ExperimentRow[] = [];
   const sgd = { batchSize: 64, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', threads: o.threads } as const;
   const base = (seed: number, norm: 'batch' | 'group' = 'batch') => buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 28, norm, seed });
-
-  const measure = async (method: string, models: Model[], seconds: number, epsilon: number | null) => {
-    const ensemble = models.length > 1;
-    // Accuracy on the full test set; the attack on balanced members / non-members.
-    const acc = await predict(models, { data: o.test.images, count: o.test.count, shape: o.test.shape, labels: o.test.labels }, { threads: o.threads, batch: 256 });
-    const audits = ensemble ? await auditEnsemble(models, members, nonMembers, o) : [await auditMembership(models[0]!, { members, nonMembers, delta: 1e-5, seed: o.seed, threads: o.threads })];
-    const r = audits[0]!;
-    const best = r.attacks.reduce((a, b) => (b.auc > a.auc ? b : a));
-    const row: ExperimentRow = {
-      method, testAccuracy: acc.accuracy ?? 0, trainAccuracy: r.trainAccuracy, auc: best.auc,
-      advantage: Math.max(...r.attacks.map((a) => a.advantage)), bestAttack: best.attack, trainSeconds: seconds, epsilon,
-    };
-    rows.push(row);
-    o.onRow?.(row);
-  };
-  // Progress: every model trained is one unit (the audits are short next to training).
-  const units = 1 + o.gammasI.length + o.gammasII.length + (o.ensemble > 1 ? 2 * o.ensemble : 0) + o.epsilons.length;
+  const units = runUnits(run);
   let unitsDone = 0;
   const within = (p: { epoch: number; step: number; stepsInEpoch: number; epochs: number }) =>
-    o.onProgress?.((unitsDone + (p.epoch - 1 + p.step / p.stepsInEpoch) / p.epochs) / units);
+    onProgress?.((unitsDone + (p.epoch - 1 + p.step / p.stepsInEpoch) / p.epochs) / units);
   const trainOne = async (model: Model, seed: number) => {
     const r = await fit(model, members, undefined, { ...sgd, epochs: o.epochs, seed, onProgress: within });
-    o.onProgress?.(++unitsDone / units);
+    onProgress?.(++unitsDone / units);
     return { model: r.model, seconds: r.seconds };
   };
   const perturbed = (seed: number, strategy: 'I' | 'II', gamma: number) =>
     perturbModel(base(seed), { gamma, strategy, scale: 'absolute', toolVersion: o.toolVersion }).model;
+  const measure = async (method: string, models: Model[], seconds: number, epsilon: number | null): Promise<ExperimentRow> => {
+    // Accuracy on the full test set; the attack on balanced members / non-members.
+    const acc = await predict(models, { data: o.test.images, count: o.test.count, shape: o.test.shape, labels: o.test.labels }, { threads: o.threads, batch: 256 });
+    const audited = models.length > 1 ? await auditEnsemble(models) : models[0]!;
+    const r = await auditMembership(audited, { members, nonMembers, delta: 1e-5, seed: o.seed, threads: o.threads });
+    const best = r.attacks.reduce((a, b) => (b.auc > a.auc ? b : a));
+    return {
+      method, testAccuracy: acc.accuracy ?? 0, trainAccuracy: r.trainAccuracy, auc: best.auc,
+      advantage: Math.max(...r.attacks.map((a) => a.advantage)), bestAttack: best.attack, trainSeconds: seconds, epsilon,
+    };
+  };
 
-  o.onStage?.('baseline (gamma 0)');
-  const b = await trainOne(base(o.seed), o.seed);
-  await measure('baseline ResNet-8 (gamma 0)', [b.model], b.seconds, null);
-  for (const [strategy, gammas] of [['I', o.gammasI], ['II', o.gammasII]] as const) {
-    for (const gamma of gammas) {
-      o.onStage?.(`strategy ${strategy}, gamma ${gamma}`);
-      const t = await trainOne(perturbed(o.seed, strategy, gamma), o.seed);
-      await measure(`ResNet-8, strategy ${strategy}, gamma ${gamma}`, [t.model], t.seconds, null);
+  switch (run.kind) {
+    case 'baseline': {
+      const b = await trainOne(base(o.seed), o.seed);
+      return measure('baseline ResNet-8 (gamma 0)', [b.model], b.seconds, null);
     }
-    if (o.ensemble > 1) {
-      const gamma = o.ensembleGamma[strategy];
-      o.onStage?.(`En${o.ensemble}ResNet8, strategy ${strategy}, gamma ${gamma}`);
-      const members: Model[] = [];
+    case 'perturbed': {
+      const t = await trainOne(perturbed(o.seed, run.strategy, run.gamma), o.seed);
+      return measure(`ResNet-8, strategy ${run.strategy}, gamma ${run.gamma}`, [t.model], t.seconds, null);
+    }
+    case 'ensemble': {
+      const models: Model[] = [];
       let seconds = 0;
-      for (let k = 0; k < o.ensemble; k++) {
-        const t = await trainOne(perturbed(o.seed + 1 + k, strategy, gamma), o.seed + 1 + k);
-        members.push(t.model);
+      for (let k = 0; k < run.size; k++) {
+        const t = await trainOne(perturbed(o.seed + 1 + k, run.strategy, run.gamma), o.seed + 1 + k);
+        models.push(t.model);
         seconds += t.seconds;
       }
-      await measure(`En${o.ensemble}ResNet8, strategy ${strategy}, gamma ${gamma}`, members, seconds, null);
+      return measure(`En${run.size}ResNet8, strategy ${run.strategy}, gamma ${run.gamma}`, models, seconds, null);
+    }
+    case 'dp-sgd': {
+      // DP-SGD rows: the tuned recipe of src/experiments/dp-sgd.ts (Tramer & Boneh 2021's optimiser:
+      // momentum 0.9, constant lr 4, C 0.1, plus EMA of the weights), on this experiment's ResNet-8
+      // (GroupNorm), so the membership-inference comparison with residual perturbation stays at equal
+      // architecture (dp-cnn is not a ResNet and cannot be perturbed). The batch keeps the recipe's
+      // sampling rate 2048 / 60,000 on the members, so the accountant sees the same q per step.
+      const dpRecipe = DP_SGD_RECIPES.resnet8;
+      const dpBatch = Math.max(1, Math.round(members.count * (dpRecipe.batchSize / 60_000)));
+      const r = await fitPrivate(base(o.seed, 'group'), members, undefined, {
+        optimizer: 'sgd', momentum: dpRecipe.momentum, weightDecay: 0, threads: o.threads, schedule: dpRecipe.schedule,
+        lr: dpRecipe.lr, batchSize: dpBatch, physicalBatchSize: dpRecipe.physicalBatchSize, ema: dpRecipe.ema ?? undefined,
+        epochs: o.epochs, seed: o.seed, onProgress: within,
+        dp: {
+          maxGradNorm: dpRecipe.maxGradNorm, delta: dpRecipe.delta, targetEpsilon: run.epsilon, noiseSchedule: 'constant', noiseEndRatio: 1, sampling: 'poisson',
+          clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: true,
+        },
+      });
+      onProgress?.(1);
+      return measure(`DP-SGD ResNet-8 (GroupNorm, tuned recipe + EMA), epsilon ${run.epsilon}`, [r.model], r.seconds, r.privacy.epsilon);
     }
   }
-  // DP-SGD rows: the tuned recipe of src/experiments/dp-sgd.ts (Tramer & Boneh 2021's optimiser:
-  // momentum 0.9, constant lr 4, C 0.1, plus EMA of the weights), on this experiment's ResNet-8
-  // (GroupNorm), so the membership-inference comparison with residual perturbation stays at equal
-  // architecture (dp-cnn is not a ResNet and cannot be perturbed). The batch keeps the recipe's
-  // sampling rate 2048 / 60,000 on the members, so the accountant sees the same q per step.
-  const dpRecipe = DP_SGD_RECIPES.resnet8;
-  const dpBatch = Math.max(1, Math.round(members.count * (dpRecipe.batchSize / 60_000)));
-  for (const eps of o.epsilons) {
-    o.onStage?.(`DP-SGD, epsilon ${eps}`);
-    const r = await fitPrivate(base(o.seed, 'group'), members, undefined, {
-      optimizer: 'sgd', momentum: dpRecipe.momentum, weightDecay: 0, threads: o.threads, schedule: dpRecipe.schedule,
-      lr: dpRecipe.lr, batchSize: dpBatch, physicalBatchSize: dpRecipe.physicalBatchSize, ema: dpRecipe.ema ?? undefined,
-      epochs: o.epochs, seed: o.seed, onProgress: within,
-      dp: {
-        maxGradNorm: dpRecipe.maxGradNorm, delta: dpRecipe.delta, targetEpsilon: eps, noiseSchedule: 'constant', noiseEndRatio: 1, sampling: 'poisson',
-        clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: true,
-      },
-    });
-    o.onProgress?.(++unitsDone / units);
-    await measure(`DP-SGD ResNet-8 (GroupNorm, tuned recipe + EMA), epsilon ${eps}`, [r.model], r.seconds, r.privacy.epsilon);
+}
+
+/**
+ * Runs every run of the configuration: in this process, one after the other (the default), or
+ * with `jobs` as jobs of a runner (`--queue`: BullMQ, executed by `rp-onnx worker` processes that
+ * load the data from `jobs.data`, a folder every worker can read).
+ */
+export async function runResidualPerturbationExperiment(o: ExperimentOptions): Promise<ExperimentRow[]> {
+  const runs = experimentRuns(o);
+  const units = runs.reduce((s, r) => s + runUnits(r), 0);
+  const setting: RunSetting = { train: o.train, test: o.test, members: o.members, epochs: o.epochs, seed: o.seed, threads: o.threads, toolVersion: o.toolVersion };
+  if (o.jobs) {
+    const { runExperimentJobs } = await import('./residual-perturbation-jobs.js');
+    o.onStage?.(`${runs.length} runs as jobs`);
+    const rows = await runExperimentJobs(runs, { ...setting, data: o.jobs.data }, o.jobs.runner, (p) => o.onProgress?.(p.done / p.total));
+    rows.forEach((r) => o.onRow?.(r));
+    return rows;
+  }
+  const rows: ExperimentRow[] = [];
+  let unitsDone = 0;
+  for (const run of runs) {
+    o.onStage?.(runStage(run));
+    const n = runUnits(run);
+    const row = await runExperimentRun(run, setting, (f) => o.onProgress?.((unitsDone + f * n) / units));
+    unitsDone += n;
+    rows.push(row);
+    o.onRow?.(row);
   }
   return rows;
 }
 
 /** An ensemble is audited through its averaged logits: wrap the members in one runner. */
-async function auditEnsemble(models: Model[], members: Dataset, nonMembers: Dataset, o: ExperimentOptions) {
+async function auditEnsemble(models: Model[]) {
   const { ensembleModel } = await import('./ensemble-model.js');
-  return [await auditMembership(ensembleModel(models), { members, nonMembers, delta: 1e-5, seed: o.seed, threads: o.threads })];
+  return ensembleModel(models);
 }
 
 export function markdownTable(rows: ExperimentRow[]): string {
