@@ -9,7 +9,7 @@ import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, type D
 import { auditMembership, availableAttacks, ATTACKS, SHADOW_ATTACK_NAMES, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport} from '../src/audit/membership-inference.js';
 import { renderAuditHtml } from '../src/audit/report-html.js';
 import { readOneRunAudit } from '../src/audit/one-run-audit.js';
-import { readTrainingRecord, completeRecipe, type TrainingRecipe } from '../src/audit/training-record.js';
+import { readTrainingRecord, completeRecipe, type ShadowRecipe } from '../src/audit/training-record.js';
 import { planShadowAudit } from '../src/audit/shadow-audit.js';
 import { poolFrom, sha256 } from '../src/audit/shadows.js';
 import { shadowJobHandler, trainShadowModels, SHADOW_JOB_NAME } from '../src/audit/shadow-jobs.js';
@@ -168,8 +168,8 @@ function finish(report: AuditReport, model: Awaited<ReturnType<typeof loadModel>
 }
 
 /** The recipe flags given on the command line (they override the training record). */
-function recipeFlags(o: Record<string, unknown>): Partial<TrainingRecipe> {
-  const r: Partial<TrainingRecipe> = {};
+function recipeFlags(o: Record<string, unknown>): Partial<ShadowRecipe> {
+  const r: Partial<ShadowRecipe> = {};
   if (o.epochs !== undefined && o.steps !== undefined) throw new RpOnnxError('give either --epochs or --steps, not both');
   if (o.epochs !== undefined) r.epochs = o.epochs as number;
   if (o.steps !== undefined) r.steps = o.steps as number;
