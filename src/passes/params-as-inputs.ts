@@ -16,6 +16,5 @@ export function paramsAsInputs(model: Model, names: readonly string[]): Model {
     g.inputs = g.inputs.filter((i) => i.name !== name);
     g.inputs.push({ name, type: makeTensorTypeProto({ dtype: dtypeName(t.dataType), shape: tensorDims(t) }) });
   }
-  g.invalidate();
   return m;
 }

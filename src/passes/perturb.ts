@@ -283,7 +283,6 @@ export function residualPerturbation(cfg: PerturbConfig): Rewrite<ResidualBlock,
       const prefix = `${NAME_PREFIX}${b.add}/`;
       const sum = graph.uniqueName(`${prefix}sum`);
       add.outputs = [sum];
-      graph.invalidate();
       const e = new Emitter(graph, prefix, graph.nodes.indexOf(add) + 1);
       const gamma = cfg.gammas.get(b.index)!;
       const { term, noiseNode, seed } = emitNoise(e, lookup(graph), b, gamma, cfg);

@@ -55,7 +55,6 @@ export function publicStatisticsModel(model: Model, params: readonly string[]): 
   };
   const { skipped } = applyRewrite(g, rewrite);
   if (skipped.length > 0) throw new RpOnnxError(`BatchNormalization node '${skipped[0]!.match.name}': ${skipped[0]!.reason}, so public-batch statistics cannot be computed for it`);
-  g.invalidate();
   g.toposort();
   g.outputs = [...outputs.values()].map((name) => ({ name, type: null }));
   g.removeDeadCode();

@@ -187,7 +187,6 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   ];
   if (dp?.clipInput) g.inputs.push({ name: dp.clipInput, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) });
   g.valueInfo.clear();
-  g.invalidate();
   g.removeDeadCode();
   g.toposort();
   return {
@@ -349,7 +348,6 @@ function prepareTrainingBatchNorm(m: Model, b: GraphBuilder, opset: number, rank
       node.inputs = [...node.inputs.slice(0, 3), scratch(runMean), scratch(runVar)];
       node.setAttr('training_mode', 1);
       node.setAttr('momentum', 0, 'float');
-      g.invalidate();
     } else {
       const reduceMean = (v: string) => b.op1('ReduceMean', [v], { axes, keepdims: 1 });
       const mean4 = reduceMean(x);
@@ -360,7 +358,6 @@ function prepareTrainingBatchNorm(m: Model, b: GraphBuilder, opset: number, rank
       variance = b.op1('Reshape', [var4, flat]);
       node.inputs = [...node.inputs.slice(0, 3), mean, variance];
       node.outputs = [node.outputs[0]!];
-      g.invalidate();
     }
     if (!g.initializers.has(runMean) || !g.initializers.has(runVar) || seen.has(runMean) || seen.has(runVar)) continue;
     seen.add(runMean);
@@ -387,6 +384,5 @@ function prepareFrozenBatchNorm(m: Model): BatchNormStat[] {
     if (extra.length > 0) throw new RpOnnxError(`BatchNormalization node '${node.name}' exposes its running statistics as '${extra[0]}', which the model uses; export the model in eval mode`);
     node.outputs = [node.outputs[0]!];
   }
-  g.invalidate();
   return [];
 }

@@ -60,7 +60,6 @@ registerGradient('LayerNormalization', (ctx) => {
       node.outputs[i] = b.graph.uniqueName(`${node.outputs[0]}_${i === 1 ? 'mean' : 'invstd'}`);
     }
   }
-  b.graph.invalidate();
   const [, mean, invstd] = node.outputs as [string, string, string];
   const xhat = b.op1('Mul', [b.op1('Sub', [x, mean]), invstd]);
   const grads: (string | undefined)[] = [undefined, undefined, undefined];

@@ -53,7 +53,6 @@ registerGradient('MaxPool', (ctx) => {
   if (!indices) {
     indices = b.graph.uniqueName(`${node.outputs[0]}_indices`);
     node.outputs[1] = indices;
-    b.graph.invalidate();
   }
   // Overlapping windows before opset 16 (no ScatterElements reduction): offset masks.
   if (overlapping && ctx.opset < 16) return [maxPoolGradByOffsets(ctx, dY, indices, x, win)];

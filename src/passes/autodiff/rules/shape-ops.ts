@@ -275,7 +275,6 @@ registerGradient('Dropout', (ctx) => {
   const b = ctx.b;
   if (!n.outputs[1]) {
     n.outputs[1] = b.graph.uniqueName(`${n.name || 'Dropout'}_mask`);
-    b.graph.invalidate();
   }
   const ratio = n.inputs[1];
   const keep = ratio ? b.op1('Sub', [scalarLike(ctx, 1, ratio), ratio]) : scalarLike(ctx, 0.5, dY);
