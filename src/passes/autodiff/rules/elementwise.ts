@@ -12,7 +12,7 @@ import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { unbroadcast } from '../unbroadcast.js';
 import { perExampleUnbroadcast } from '../per-example.js';
-import { castLike, dtypeOf, scalarLike } from './emit.js';
+import { castLike, dtypeOf, scalarLike } from '../emit.js';
 
 /**
  * What a gradient expression is written with: dY, the forward inputs `x` and output `y`, and
