@@ -90,10 +90,16 @@ export class Node {
     this.opType = init.opType;
     this.domain = init.domain ?? '';
     this.nodeName = init.name ?? '';
-    this.ins = observed(init.inputs, () => edited(this));
-    this.outs = observed(init.outputs, () => edited(this));
-    this.attrs = observed(init.attributes ?? [], () => edited(this));
+    this.ins = this.observe(init.inputs);
+    this.outs = this.observe(init.outputs);
+    this.attrs = this.observe(init.attributes ?? []);
     this.extra = init.extra ?? {};
+  }
+
+  /** `items` observed for edits, which drop the tables of the graphs this node feeds. */
+  private observe<T>(items: T[]): T[] {
+    edited(this);
+    return observed(items, () => edited(this));
   }
 
   get name(): string {
@@ -108,24 +114,21 @@ export class Node {
     return this.ins;
   }
   set inputs(v: string[]) {
-    this.ins = observed(v, () => edited(this));
-    edited(this);
+    this.ins = this.observe(v);
   }
   /** Output value names; edits update the graph's index. */
   get outputs(): string[] {
     return this.outs;
   }
   set outputs(v: string[]) {
-    this.outs = observed(v, () => edited(this));
-    edited(this);
+    this.outs = this.observe(v);
   }
   /** Attributes as protobuf objects (subgraph bodies feed the index through `implicitInputs`). */
   get attributes(): AttributeProto[] {
     return this.attrs;
   }
   set attributes(v: AttributeProto[]) {
-    this.attrs = observed(v, () => edited(this));
-    edited(this);
+    this.attrs = this.observe(v);
   }
 
   static fromProto(p: NodeProto): Node {
