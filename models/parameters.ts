@@ -4,9 +4,7 @@
  * statistics of BatchNormalization, which are buffers.
  */
 import type { Model } from '../src/graph/ir.js';
-import { elementCount, tensorDims, dtypeName } from '../src/graph/tensor.js';
-
-const FLOAT_TYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
+import { elementCount, tensorDims, dtypeName, isFloatDType } from '../src/graph/tensor.js';
 
 export interface ParameterCount {
   /** Elements of trainable floating-point initializers. */
@@ -25,7 +23,7 @@ export function countParameters(model: Model): ParameterCount {
   }
   const count: ParameterCount = { trainable: 0, buffers: 0, tensors: 0 };
   for (const [name, t] of g.initializers) {
-    if (!FLOAT_TYPES.has(dtypeName(t.dataType))) continue;
+    if (!isFloatDType(dtypeName(t.dataType))) continue;
     const n = elementCount(tensorDims(t));
     if (buffers.has(name)) count.buffers += n;
     else {

@@ -84,7 +84,6 @@ function logisticModel(w: Float32Array, noiseStd = 0): Model {
     logits = b.op1('Add', [logits, noise]);
   }
   g.nodes[g.nodes.length - 1]!.outputs[0] = 'logits';
-  g.invalidate();
   g.outputs.push({ name: 'logits', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', K] }) });
   const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })] });
   return new Model(proto, g);

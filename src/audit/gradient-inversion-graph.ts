@@ -71,7 +71,6 @@ function batchOfOne(model: Model): { m: Model; input: string; exampleShape: numb
   if (!logits) throw new RpOnnxError('the model has no outputs');
   g.outputs = [{ name: logits, type: null }];
   g.valueInfo.clear();
-  g.invalidate();
   return { m, input, exampleShape: rest as number[], logits };
 }
 
@@ -136,7 +135,6 @@ export function buildInversionGraphs(model: Model, opts: { loss: MatchingLoss; s
   gg.outputs = gradientOutputs.map((name) => ({ name, type: null }));
   const lastLayer = findLastLayer(gg, logits, new Set(grads.keys()));
   gg.valueInfo.clear();
-  gg.invalidate();
   gg.removeDeadCode();
   gg.toposort();
 
@@ -192,7 +190,6 @@ export function buildInversionGraphs(model: Model, opts: { loss: MatchingLoss; s
   };
   g.outputs = Object.values(outputs).map((name) => ({ name, type: null }));
   g.valueInfo.clear();
-  g.invalidate();
   g.removeDeadCode();
   g.toposort();
   return { gradient: gm, matching: mm, input, exampleShape, classes, params, gradientOutputs, outputs, observedInputs, labelInput, lastLayer };

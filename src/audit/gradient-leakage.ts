@@ -359,7 +359,6 @@ export function buildMlp(inputSize: number | readonly number[], hidden: number |
   });
   const lastNode = g.nodes[g.nodes.length - 1]!;
   lastNode.outputs[0] = 'logits';
-  g.invalidate();
   g.outputs.push({ name: 'logits', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', classes] }) });
   const proto = onnx.ModelProto.create({
     irVersion: 8, producerName: 'rp-onnx', docString: `MLP ${[shape.reduce((a, c) => a * c, 1), ...sizes].join('-')} (ReLU)`,

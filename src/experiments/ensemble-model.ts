@@ -29,7 +29,6 @@ export function ensembleModel(models: readonly Model[]): Model {
   const mean = g.uniqueName('ensemble_logits');
   g.nodes.push(new Node({ opType: 'Mean', name: 'ensemble/mean', inputs: outputs, outputs: [mean] }));
   g.outputs.push({ name: mean, type: null });
-  g.invalidate();
   out.graph = g;
   return out;
 }

@@ -59,3 +59,12 @@ export class GraphBuilder {
     return this.initializer(base, [], Float32Array.of(value), 'float32');
   }
 }
+
+/**
+ * The operands of a ReduceMean of `x` over `axes`: the axes are an attribute before opset 18
+ * and an int64 input from 18 (`axesInput` makes that input; it is called only then). Callers
+ * add keepdims: `b.op1('ReduceMean', inputs, { ...attrs, keepdims: 1 })`.
+ */
+export function reduceMeanArgs(opset: number, x: string, axes: readonly number[], axesInput: () => string): { inputs: string[]; attrs: { axes?: number[] } } {
+  return opset >= 18 ? { inputs: [x, axesInput()], attrs: {} } : { inputs: [x], attrs: { axes: [...axes] } };
+}

@@ -12,7 +12,7 @@
 import type { Graph, Node, TensorType } from './ir.js';
 import { implicitInputs } from './ir.js';
 import type { TensorProto } from './onnx.js';
-import { tensorToFloat32 } from './tensor.js';
+import { isFloatDType, tensorToFloat32 } from './tensor.js';
 
 /** Ops whose outputs depend on their inputs' shapes only, never on their values. */
 const SHAPE_ONLY_OPS = new Set(['Shape', 'Size', 'ConstantOfShape', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike']);
@@ -110,10 +110,9 @@ export class Dataflow {
   }
 }
 
-const FLOAT_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 /** True when the dtype is known and is not a floating-point type. */
 export function isKnownNonFloat(t: TensorType | null): boolean {
-  return t !== null && t.dtype !== 'undefined' && !FLOAT_DTYPES.has(t.dtype);
+  return t !== null && t.dtype !== 'undefined' && !isFloatDType(t.dtype);
 }
 
 /**

@@ -6,6 +6,14 @@
  *
  * Lossless by construction: attributes, tensors and every field the IR does not model are kept
  * as their protobuf objects and written back unchanged.
+ *
+ * Edges keep themselves consistent (as onnx-graphsurgeon's IR does): a node's inputs, outputs,
+ * name and attributes and a graph's node list are observed, so any edit, through a mutator
+ * (`addNode`, `replaceAllUses`, ...) or directly (`node.inputs[1] = v`, `node.outputs = [...]`,
+ * `graph.nodes.push(n)`), brings the producer/consumer index and the name table up to date.
+ * Appending a node updates them in place; any other edit marks them stale, and the next query
+ * rebuilds them. (Subgraph bodies inside attributes are protobuf objects: replace the
+ * attribute with `setAttr` after editing one in place.)
  */
 import { onnx, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type TypeProto } from './onnx.js';
 import { toNumber, dtypeCode, type DType, dtypeName } from './tensor.js';
@@ -24,15 +32,56 @@ export interface TensorType {
 export type AttrValue =
   | number | string | number[] | string[] | TensorProto | onnx.GraphProto;
 
+/**
+ * The derived tables of a graph (producer/consumer index, names in use), dropped on every edit
+ * that could change them. Each node that fed the current tables keeps a link to them (`feeds`),
+ * so editing the node drops them too.
+ */
+class Derived {
+  index: GraphIndex | null = null;
+  names: Set<string> | null = null;
+  stale(): void {
+    this.index = null;
+    this.names = null;
+  }
+}
+
+/** Per node: the derived tables of the graphs it was indexed into. */
+const feeds = new WeakMap<Node, Set<Derived>>();
+
+function edited(node: Node): void {
+  const tables = feeds.get(node);
+  if (tables) for (const t of tables) t.stale();
+}
+
+/**
+ * `items` behind a proxy that calls `onChange` after every write: index assignment, length,
+ * push/splice/sort/... (reads go straight to the array).
+ */
+function observed<T>(items: T[], onChange: () => void): T[] {
+  return new Proxy(items, {
+    set(target, key, value) {
+      const ok = Reflect.set(target, key, value);
+      onChange();
+      return ok;
+    },
+    deleteProperty(target, key) {
+      const ok = Reflect.deleteProperty(target, key);
+      onChange();
+      return ok;
+    },
+  });
+}
+
 export class Node {
   opType: string;
   domain: string;
-  name: string;
-  inputs: string[];
-  outputs: string[];
-  attributes: AttributeProto[];
   /** Remaining NodeProto fields (doc_string, overload, metadata_props, ...) kept verbatim. */
   readonly extra: Partial<NodeProto>;
+  private nodeName: string;
+  private ins: string[];
+  private outs: string[];
+  private attrs: AttributeProto[];
 
   constructor(init: {
     opType: string; inputs: string[]; outputs: string[]; name?: string; domain?: string;
@@ -40,11 +89,46 @@ export class Node {
   }) {
     this.opType = init.opType;
     this.domain = init.domain ?? '';
-    this.name = init.name ?? '';
-    this.inputs = init.inputs;
-    this.outputs = init.outputs;
-    this.attributes = init.attributes ?? [];
+    this.nodeName = init.name ?? '';
+    this.ins = this.observe(init.inputs);
+    this.outs = this.observe(init.outputs);
+    this.attrs = this.observe(init.attributes ?? []);
     this.extra = init.extra ?? {};
+  }
+
+  /** `items` observed for edits, which drop the tables of the graphs this node feeds. */
+  private observe<T>(items: T[]): T[] {
+    edited(this);
+    return observed(items, () => edited(this));
+  }
+
+  get name(): string {
+    return this.nodeName;
+  }
+  set name(v: string) {
+    this.nodeName = v;
+    edited(this);
+  }
+  /** Input value names ('' for an omitted optional input); edits update the graph's index. */
+  get inputs(): string[] {
+    return this.ins;
+  }
+  set inputs(v: string[]) {
+    this.ins = this.observe(v);
+  }
+  /** Output value names; edits update the graph's index. */
+  get outputs(): string[] {
+    return this.outs;
+  }
+  set outputs(v: string[]) {
+    this.outs = this.observe(v);
+  }
+  /** Attributes as protobuf objects (subgraph bodies feed the index through `implicitInputs`). */
+  get attributes(): AttributeProto[] {
+    return this.attrs;
+  }
+  set attributes(v: AttributeProto[]) {
+    this.attrs = this.observe(v);
   }
 
   static fromProto(p: NodeProto): Node {
@@ -61,7 +145,7 @@ export class Node {
     // unless the file set them explicitly (then `extra` holds the empty string).
     const p = onnx.NodeProto.create({
       ...(this.extra as object),
-      input: this.inputs, output: this.outputs, opType: this.opType, attribute: this.attributes,
+      input: [...this.inputs], output: [...this.outputs], opType: this.opType, attribute: [...this.attributes],
     });
     if (this.name) p.name = this.name;
     if (this.domain) p.domain = this.domain;
@@ -195,7 +279,6 @@ interface GraphIndex {
 
 export class Graph {
   name: string;
-  nodes: Node[];
   inputs: ValueInfo[];
   outputs: ValueInfo[];
   /** Initializers by name, in file order. */
@@ -204,12 +287,15 @@ export class Graph {
   valueInfo: Map<string, ValueInfo>;
   /** Other GraphProto fields (sparse_initializer, doc_string, quantization_annotation, ...). */
   readonly extra: Partial<onnx.GraphProto>;
-  private cachedIndex: GraphIndex | null = null;
-  private names: Set<string> | null = null;
+  /** The node array and the observed view of it that `nodes` hands out. */
+  private nodeArray: Node[] = [];
+  private nodeList: Node[];
+  /** Producer/consumer index and names in use, kept up to date by every edit (see the top). */
+  private readonly derived = new Derived();
 
   constructor(init?: Partial<Pick<Graph, 'name' | 'nodes' | 'inputs' | 'outputs' | 'initializers' | 'valueInfo'>> & { extra?: Partial<onnx.GraphProto> }) {
     this.name = init?.name ?? 'graph';
-    this.nodes = init?.nodes ?? [];
+    this.nodeList = this.observe(init?.nodes ?? []);
     this.inputs = init?.inputs ?? [];
     this.outputs = init?.outputs ?? [];
     this.initializers = init?.initializers ?? new Map();
@@ -217,6 +303,18 @@ export class Graph {
     this.extra = init?.extra ?? {};
   }
 
+  /** The nodes in order; edits (push, splice, assignment) update the index. */
+  get nodes(): Node[] {
+    return this.nodeList;
+  }
+  set nodes(v: Node[]) {
+    this.nodeList = this.observe(v);
+    this.derived.stale();
+  }
+  private observe(nodes: Node[]): Node[] {
+    this.nodeArray = nodes;
+    return observed(nodes, () => this.derived.stale());
+  }
   static fromProto(g: onnx.GraphProto): Graph {
     const { node, name, input, output, initializer, valueInfo, ...extra } = g;
     keepEmptyPresence(g, extra, ['name']);
@@ -255,27 +353,21 @@ export class Graph {
     return p;
   }
 
-  /** Call after editing nodes' inputs/outputs directly; the graph's own mutators call it. */
-  invalidate(): void {
-    this.cachedIndex = null;
-    this.names = null;
+  private index(): GraphIndex {
+    const d = this.derived;
+    if (d.index) return d.index;
+    d.index = { producer: new Map(), consumers: new Map() };
+    for (const n of this.nodes) indexNode(d, n);
+    return d.index;
   }
 
-  private index(): GraphIndex {
-    if (this.cachedIndex) return this.cachedIndex;
-    const producer = new Map<string, Node>();
-    const consumers = new Map<string, Node[]>();
-    for (const n of this.nodes) {
-      for (const o of n.outputs) if (o) producer.set(o, n);
-      for (const i of new Set([...n.inputs, ...implicitInputs(n)])) {
-        if (!i) continue;
-        const list = consumers.get(i);
-        if (list) list.push(n);
-        else consumers.set(i, [n]);
-      }
-    }
-    this.cachedIndex = { producer, consumers };
-    return this.cachedIndex;
+  /** Names of nodes and node values, plus names handed out by `uniqueName` since the last rebuild. */
+  private nodeNames(): Set<string> {
+    const d = this.derived;
+    if (d.names) return d.names;
+    d.names = new Set();
+    for (const n of this.nodes) nameNode(d, n);
+    return d.names;
   }
 
   producer(value: string): Node | undefined {
@@ -309,52 +401,46 @@ export class Graph {
     else this.valueInfo.set(value, { name: value, type: proto });
   }
 
+  /** Appends `node` (or inserts it at position `at`), naming it when it has no name. */
   addNode(node: Node, at?: number): Node {
     if (!node.name) node.name = this.uniqueName(node.opType);
-    if (at === undefined) this.nodes.push(node);
-    else this.nodes.splice(at, 0, node);
-    this.invalidate();
+    if (at !== undefined && at < this.nodeArray.length) {
+      this.nodes.splice(at, 0, node);
+      return node;
+    }
+    // Appending keeps every table valid: the new node only adds to them.
+    this.nodeArray.push(node);
+    const d = this.derived;
+    if (d.index) indexNode(d, node);
+    if (d.names) nameNode(d, node);
     return node;
   }
   removeNode(node: Node): void {
     const i = this.nodes.indexOf(node);
     if (i >= 0) this.nodes.splice(i, 1);
-    this.invalidate();
   }
   addInitializer(t: TensorProto): string {
     this.initializers.set(t.name, t);
-    this.invalidate();
     return t.name;
   }
 
   /** Makes every consumer (and graph output) of `from` read `to` instead. */
   replaceAllUses(from: string, to: string, except?: Node): void {
     for (const n of this.nodes) {
-      if (n === except) continue;
+      if (n === except || !n.inputs.includes(from)) continue;
       n.inputs = n.inputs.map((i) => (i === from ? to : i));
     }
     for (const o of this.outputs) if (o.name === from) o.name = to;
-    this.invalidate();
   }
 
   /** A name not used by any value or node in the graph, derived from `base`. */
   uniqueName(base: string): string {
-    if (!this.names) {
-      const s = new Set<string>();
-      for (const n of this.nodes) {
-        if (n.name) s.add(n.name);
-        for (const v of n.inputs) s.add(v);
-        for (const v of n.outputs) s.add(v);
-      }
-      for (const v of this.inputs) s.add(v.name);
-      for (const v of this.outputs) s.add(v.name);
-      for (const k of this.initializers.keys()) s.add(k);
-      for (const k of this.valueInfo.keys()) s.add(k);
-      this.names = s;
-    }
+    const names = this.nodeNames();
+    const taken = (v: string) => names.has(v) || this.initializers.has(v) || this.valueInfo.has(v)
+      || this.inputs.some((i) => i.name === v) || this.outputs.some((o) => o.name === v);
     let name = base;
-    for (let k = 1; this.names.has(name); k++) name = `${base}_${k}`;
-    this.names.add(name);
+    for (let k = 1; taken(name); k++) name = `${base}_${k}`;
+    names.add(name);
     return name;
   }
 
@@ -386,7 +472,6 @@ export class Graph {
       if (!progressed) throw new RpOnnxError(`graph '${this.name}' has a cycle through node '${pending[0]!.name}'`);
     }
     this.nodes = ordered;
-    this.invalidate();
   }
 
   /** Removes nodes and initializers that no graph output depends on. */
@@ -408,8 +493,34 @@ export class Graph {
     }
     this.inputs = this.inputs.filter((v) => live.has(v.name) || !this.initializers.has(v.name));
     for (const k of [...this.valueInfo.keys()]) if (!live.has(k)) this.valueInfo.delete(k);
-    this.invalidate();
   }
+}
+
+/** Adds one node to an index being built (in node order) or kept up to date by an append. */
+function indexNode(d: Derived, n: Node): void {
+  const { producer, consumers } = d.index!;
+  for (const o of n.outputs) if (o) producer.set(o, n);
+  for (const i of new Set([...n.inputs, ...implicitInputs(n)])) {
+    if (!i) continue;
+    const list = consumers.get(i);
+    if (list) list.push(n);
+    else consumers.set(i, [n]);
+  }
+  watch(n, d);
+}
+
+function nameNode(d: Derived, n: Node): void {
+  const names = d.names!;
+  if (n.name) names.add(n.name);
+  for (const v of n.inputs) names.add(v);
+  for (const v of n.outputs) names.add(v);
+  watch(n, d);
+}
+
+function watch(n: Node, d: Derived): void {
+  const tables = feeds.get(n);
+  if (tables) tables.add(d);
+  else feeds.set(n, new Set([d]));
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { Dim, Model, TensorType, ValueInfo } from './ir.js';
 import { tensorTypeOf } from './ir.js';
-import { elementCount, tensorDims, dtypeName } from './tensor.js';
+import { elementCount, tensorDims, dtypeName, isFloatDType } from './tensor.js';
 import { findResidualBlocks, type ResidualBlock } from './residual-finder.js';
 import { perturbationInitializers, readRecordedMetadata, type RecordedMetadata } from './rp-metadata.js';
 
@@ -41,8 +41,6 @@ export interface ModelSummary {
 export const PARAMETERS_COUNTED =
   'elements of floating-point initializers: weights, biases and BatchNorm statistics; integer initializers, Constant nodes and the perturbation\'s gamma constants are not counted';
 
-const FLOAT_TYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
-
 function valueSummary(v: ValueInfo): ValueSummary {
   let t: TensorType | null = null;
   try {
@@ -69,7 +67,7 @@ export function summarizeModel(model: Model): ModelSummary {
     } catch {
       continue;
     }
-    if (!FLOAT_TYPES.has(dtype)) continue;
+    if (!isFloatDType(dtype)) continue;
     if (inserted.has(name)) perturbationConstants += elementCount(tensorDims(t));
     else parameters += elementCount(tensorDims(t));
   }

@@ -15,6 +15,17 @@ export type DType =
   | 'float8e4m3fn' | 'float8e4m3fnuz' | 'float8e5m2' | 'float8e5m2fnuz' | 'uint4' | 'int4'
   | 'float4e2m1' | 'float8e8m0' | 'uint2' | 'int2' | 'undefined';
 
+/**
+ * The floating-point element types: those that carry gradients and Gaussian noise, and whose
+ * initializers count as parameters (the 8-bit and 4-bit float formats are storage, not math).
+ */
+export const FLOAT_DTYPES: ReadonlySet<DType> = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
+
+/** True for a floating-point element type (any string, so unvalidated names can be tested). */
+export function isFloatDType(t: string): boolean {
+  return FLOAT_DTYPES.has(t as DType);
+}
+
 const DTYPE_BY_CODE: Record<number, DType> = {
   [DT.UNDEFINED]: 'undefined', [DT.FLOAT]: 'float32', [DT.UINT8]: 'uint8', [DT.INT8]: 'int8',
   [DT.UINT16]: 'uint16', [DT.INT16]: 'int16', [DT.INT32]: 'int32', [DT.INT64]: 'int64',

@@ -13,6 +13,5 @@ export function makeBatchDynamic(g: Graph): string[] {
   }
   g.valueInfo.clear();
   for (const o of g.outputs) o.type = null;
-  g.invalidate();
   return data;
 }

@@ -16,8 +16,8 @@
  * value_info entry stays valid untouched, and `strip` only has to undo the rename.
  */
 import { Graph, type Model, type Node, type TensorType } from '../graph/ir.js';
-import { GraphBuilder, float } from '../graph/builder.js';
-import { dtypeCode, type DType } from '../graph/tensor.js';
+import { GraphBuilder, float, reduceMeanArgs } from '../graph/builder.js';
+import { dtypeCode, isFloatDType, type DType } from '../graph/tensor.js';
 import { findResidualBlocks, type ResidualBlock } from '../graph/residual-finder.js';
 import { inferShapes } from '../graph/shape-inference.js';
 import { RpOnnxError } from '../errors.js';
@@ -140,7 +140,6 @@ function gammaPerBlock(gamma: number | number[], count: number): number[] {
   return list;
 }
 
-const FLOAT_TYPES: ReadonlySet<DType> = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 
 /** Inferred value types, from a copy of the graph (inferShapes records types into what it is given). */
 export function inferTypes(graph: Graph, opset: number): Map<string, TensorType> {
@@ -209,9 +208,8 @@ class Emitter {
   }
   /** ReduceMean over `axes`, keeping dims; axes are an attribute before opset 18, an input from 18. */
   reduceMean(name: string, x: string, axes: number[], opset: number): string {
-    return opset >= 18
-      ? this.op('ReduceMean', name, [x, this.int64s(`${name}_axes`, axes)], { keepdims: 1 })
-      : this.op('ReduceMean', name, [x], { axes, keepdims: 1 });
+    const { inputs, attrs } = reduceMeanArgs(opset, x, axes, () => this.int64s(`${name}_axes`, axes));
+    return this.op('ReduceMean', name, inputs, { ...attrs, keepdims: 1 });
   }
 }
 
@@ -272,7 +270,7 @@ export function residualPerturbation(cfg: PerturbConfig): Rewrite<ResidualBlock,
       const add = graph.producer(b.output);
       if (!add || add.outputs.length !== 1) return `no single-output node writes '${b.output}'`;
       const dtype = blockDtype(lookup(graph), b);
-      if (dtype !== null && !FLOAT_TYPES.has(dtype)) return `element type ${dtype} cannot carry Gaussian noise`;
+      if (dtype !== null && !isFloatDType(dtype)) return `element type ${dtype} cannot carry Gaussian noise`;
       const rank = blockRank(lookup(graph), b);
       if (cfg.scale === 'std' && rank !== null && rank < 2) return `the std scale needs a batch axis, but '${b.output}' has rank ${rank}`;
       if (cfg.scale === 'std' && rank === null && cfg.opset < 5) return 'the std scale on a tensor of unknown rank needs opset >= 5 (Reshape with a shape input)';
@@ -283,7 +281,6 @@ export function residualPerturbation(cfg: PerturbConfig): Rewrite<ResidualBlock,
       const prefix = `${NAME_PREFIX}${b.add}/`;
       const sum = graph.uniqueName(`${prefix}sum`);
       add.outputs = [sum];
-      graph.invalidate();
       const e = new Emitter(graph, prefix, graph.nodes.indexOf(add) + 1);
       const gamma = cfg.gammas.get(b.index)!;
       const { term, noiseNode, seed } = emitNoise(e, lookup(graph), b, gamma, cfg);

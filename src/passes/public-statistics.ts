@@ -7,7 +7,7 @@
  * Parameters are inputs, so the current weights are fed each step.
  */
 import { Model, type Node } from '../graph/ir.js';
-import { GraphBuilder } from '../graph/builder.js';
+import { GraphBuilder, reduceMeanArgs } from '../graph/builder.js';
 import { inferShapes } from '../graph/shape-inference.js';
 import { RpOnnxError } from '../errors.js';
 import { paramsAsInputs } from './params-as-inputs.js';
@@ -39,9 +39,10 @@ export function publicStatisticsModel(model: Model, params: readonly string[]): 
       const [x, , , meanName, varName] = bn.inputs as [string, string, string, string, string];
       const rank = types.get(x)!.shape!.length;
       const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-      const reduce = (v: string, keep: 0 | 1) => (opset >= 18
-        ? b.op1('ReduceMean', [v, b.int64s('axes', axes)], { keepdims: keep })
-        : b.op1('ReduceMean', [v], { axes, keepdims: keep }));
+      const reduce = (v: string, keep: 0 | 1) => {
+        const { inputs, attrs } = reduceMeanArgs(opset, v, axes, () => b.int64s('axes', axes));
+        return b.op1('ReduceMean', inputs, { ...attrs, keepdims: keep });
+      };
       const meanKeep = reduce(x, 1);
       const centered = b.op1('Sub', [x, meanKeep]);
       const variance = reduce(b.op1('Mul', [centered, centered]), 0);
@@ -55,7 +56,6 @@ export function publicStatisticsModel(model: Model, params: readonly string[]): 
   };
   const { skipped } = applyRewrite(g, rewrite);
   if (skipped.length > 0) throw new RpOnnxError(`BatchNormalization node '${skipped[0]!.match.name}': ${skipped[0]!.reason}, so public-batch statistics cannot be computed for it`);
-  g.invalidate();
   g.toposort();
   g.outputs = [...outputs.values()].map((name) => ({ name, type: null }));
   g.removeDeadCode();

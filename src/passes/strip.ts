@@ -42,7 +42,6 @@ function removeNoise(blocks: readonly PerturbedBlock[]): Rewrite<PerturbedBlock,
       for (const n of nodes) graph.removeNode(n);
       for (const i of b.initializers) graph.initializers.delete(i);
       add.outputs = add.outputs.map((o) => (o === b.sum ? b.output : o));
-      graph.invalidate();
       return nodes.length;
     },
   };

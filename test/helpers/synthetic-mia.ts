@@ -31,7 +31,6 @@ export function logisticModel(w = new Float32Array(D * K)): Model {
   const bias = b.initializer('b', [K], new Float32Array(K));
   b.op1('Add', [b.op1('MatMul', [flat, W]), bias]);
   g.nodes[g.nodes.length - 1]!.outputs[0] = 'logits';
-  g.invalidate();
   g.outputs.push({ name: 'logits', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', K] }) });
   const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })] });
   return new Model(proto, g);

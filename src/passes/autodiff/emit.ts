@@ -7,9 +7,7 @@
 import type { GradContext } from './rule.js';
 import type { Node } from '../../graph/ir.js';
 import type { TensorProto } from '../../graph/onnx.js';
-import { dtypeCode, makeTensor, tensorToArray, type DType } from '../../graph/tensor.js';
-
-const FLOAT_TYPES: ReadonlySet<DType> = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
+import { dtypeCode, isFloatDType, makeTensor, tensorToArray, type DType } from '../../graph/tensor.js';
 
 /**
  * The element type of a value when the graph records it (inputs, value_info, initializers).
@@ -25,7 +23,7 @@ export function dtypeOf(ctx: GradContext, value: string): DType | undefined {
 }
 
 export function isFloatType(t: DType): boolean {
-  return FLOAT_TYPES.has(t);
+  return isFloatDType(t);
 }
 
 /**
@@ -89,10 +87,15 @@ export function reshapeLike(ctx: GradContext, x: string, like: string): string {
   return ctx.b.op1('Reshape', [x, ctx.b.op1('Shape', [like])]);
 }
 
-/** The tensor behind a value when it is a compile-time constant (initializer or Constant node). */
-export function constantTensor(ctx: GradContext, value: string): TensorProto | undefined {
+type Graph = GradContext['b']['graph'];
+
+/**
+ * The tensor behind a value when it is a compile-time constant (initializer or Constant node),
+ * in the rule's graph or in a given one.
+ */
+export function constantTensor(where: GradContext | Graph, value: string): TensorProto | undefined {
   if (!value) return undefined;
-  const g = ctx.b.graph;
+  const g = 'b' in where ? where.b.graph : where;
   const init = g.initializers.get(value);
   if (init) return init;
   const p: Node | undefined = g.producer(value);
@@ -106,8 +109,8 @@ export function constantTensor(ctx: GradContext, value: string): TensorProto | u
 }
 
 /** The numbers of a constant value, or undefined when the value is computed at run time. */
-export function constantNumbers(ctx: GradContext, value: string): number[] | undefined {
-  const t = constantTensor(ctx, value);
+export function constantNumbers(where: GradContext | Graph, value: string): number[] | undefined {
+  const t = constantTensor(where, value);
   return t ? Array.from(tensorToArray(t), Number) : undefined;
 }
 

@@ -6,6 +6,7 @@
  * ./registry.ts (so adding an op never touches this file). The walk:
  *  1. forward: mark the values that depend on a `wrt` value through differentiable ops
  *     ("active"); integer/bool values, Shape-like results and random noise are never active;
+ *     then the forward nodes get the optional outputs their rules read (./forward-outputs.ts);
  *  2. backward, in reverse topological order: a node gets its rule called only if some output
  *     has received a gradient and some input is active (pruning both ways), and gradients of a
  *     value with several consumers are summed (Add for two, Sum for more) when first read.
@@ -19,9 +20,11 @@
 import { Graph, type Dim, type Node, type TensorType } from '../../graph/ir.js';
 import { GraphBuilder } from '../../graph/builder.js';
 import { inferShapes } from '../../graph/shape-inference.js';
-import type { DType } from '../../graph/tensor.js';
+import { isFloatDType } from '../../graph/tensor.js';
 import { RpOnnxError } from '../../errors.js';
 import { differentiableOps, gradientRule, gradientTraits, perExampleOps } from './registry.js';
+import { forwardOutputsRewrite, valuesReachingSeeds } from './forward-outputs.js';
+import { applyRewrite } from '../rewrite.js';
 import './rules/index.js';
 
 export interface DifferentiateOptions {
@@ -64,8 +67,6 @@ const INTEGER_OUTPUTS: Readonly<Record<string, readonly number[]>> = {
   MaxPool: [1], TopK: [1], Dropout: [1], Unique: [1, 2, 3],
 };
 
-const FLOAT_DTYPES: ReadonlySet<DType> = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
-
 /**
  * Emits the gradient nodes into `graph` and returns, for every `wrt` value that the seeds depend
  * on, the name of its gradient value. Values the seeds do not depend on get no entry.
@@ -81,6 +82,8 @@ export function differentiate(graph: Graph, opts: DifferentiateOptions): Map<str
   graph.toposort();
   const forward = [...graph.nodes];
   const active = activeValues(forward, opts.wrt, typeOf);
+  // The optional forward outputs rules read are named now, before any gradient node.
+  applyRewrite(graph, forwardOutputsRewrite(active, valuesReachingSeeds(forward, opts.seeds.keys()), opset));
 
   // Gradient contributions per value, summed lazily on first read.
   const parts = new Map<string, string[]>();
@@ -153,7 +156,7 @@ function activeValues(nodes: readonly Node[], wrt: readonly string[], typeOf: (v
     node.outputs.forEach((o, i) => {
       if (!o || intOuts.includes(i)) return;
       const dtype = typeOf(o)?.dtype;
-      if (dtype !== undefined && dtype !== 'undefined' && !FLOAT_DTYPES.has(dtype)) return;
+      if (dtype !== undefined && dtype !== 'undefined' && !isFloatDType(dtype)) return;
       active.add(o);
     });
   }

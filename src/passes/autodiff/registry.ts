@@ -8,12 +8,29 @@
  * - `parameterPath`: a layout op (Reshape, Transpose, ...) that may sit between a parameter and
  *   its consumer; applied to a parameter, its output counts as a parameter too, so the consumer
  *   is asked for a per-example gradient of it and this rule maps that back, batch axis kept.
+ * - `forwardOutputs`: optional outputs of the forward node that the rule reads (MaxPool's
+ *   indices, ...); the pre-pass of ./forward-outputs.ts names them on the node before
+ *   differentiation, so the rule itself only emits gradient nodes.
  */
+import type { Graph, Node } from '../../graph/ir.js';
 import type { GradRule } from './rule.js';
+
+/** An optional forward output a rule reads: its position and the base of its fresh name. */
+export interface ForwardOutput {
+  index: number;
+  name: string;
+}
+
+/**
+ * The optional outputs the rule will read from `node` (when some input of the node is
+ * differentiated and its outputs reach the loss), or a one-line reason why it reads none.
+ */
+export type ForwardOutputs = (node: Node, graph: Graph, opset: number) => ForwardOutput[] | string;
 
 export interface GradRuleTraits {
   perExample?: boolean;
   parameterPath?: boolean;
+  forwardOutputs?: ForwardOutputs;
 }
 
 interface Entry {

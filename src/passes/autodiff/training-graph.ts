@@ -29,10 +29,11 @@
  */
 import { Model, Node, makeTensorTypeProto, type Dim, type TensorType } from '../../graph/ir.js';
 import { GraphBuilder } from '../../graph/builder.js';
-import { dtypeName, tensorDims, tensorToArray } from '../../graph/tensor.js';
+import { dtypeName, isFloatDType, tensorDims, tensorToArray } from '../../graph/tensor.js';
 import { inferShapes } from '../../graph/shape-inference.js';
 import { RpOnnxError } from '../../errors.js';
 import { makeBatchDynamic } from '../dynamic-batch.js';
+import { initializersAsInputs } from '../params-as-inputs.js';
 import { differentiate } from './engine.js';
 import { crossEntropyLoss, mseLoss } from './loss.js';
 
@@ -81,8 +82,6 @@ export interface TrainingGraph {
   dp?: { clipInput?: string; norms: string; perParam: { name: string; output: string }[] };
 }
 
-const FLOAT_TYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
-
 /**
  * Inputs through which no parameter is trained even when they are float initializers (sizes,
  * scales, bounds, fill values): such initializers are never picked as default parameters.
@@ -105,17 +104,60 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   const b = new GraphBuilder(g);
   const batchNorm = opts.batchNorm ?? 'train';
 
+  const logits = logitsValue(m, opts);
+  const logitsType = g.typeOf(logits);
+  // Every data input gets a symbolic batch dimension; stale intermediate shapes are dropped.
+  const data = makeBatchDynamic(g);
+  g.outputs = [{ name: logits, type: null }];
+
+  const { runningStats, bnStats } = prepareBatchNorms(m, b, opts, opset);
+  const { labels, loss, dLogits } = addLoss(m, b, opts.loss, logits, logitsType, opset);
+  const params = parameterGradients(m, b, opts, chooseCandidates(m, opts, runningStats), logits, dLogits, opset);
+  const dp = opts.dp ? perExampleOutputs(b, params, opts.dp.mode, opset) : undefined;
+
+  // Parameters and running statistics become inputs; with 'fed', inference BatchNorm whose
+  // statistics are inputs too (DP with public-batch statistics).
+  const statistics = batchNorm === 'fed' ? [...runningStats] : undefined;
+  initializersAsInputs(g, [...params.map((p) => p.name), ...bnStats.map((s) => s.running), ...(statistics ?? [])]);
+  g.outputs = [
+    { name: loss, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) },
+    { name: logits, type: null },
+    ...(dp
+      ? [...dp.perParam.map((p) => ({ name: p.output, type: null })), { name: dp.norms, type: null }]
+      : params.map((p) => ({ name: p.gradient, type: makeTensorTypeProto({ dtype: 'float32', shape: p.shape }) }))),
+    ...bnStats.map((s) => ({ name: s.updated, type: null })),
+  ];
+  if (dp?.clipInput) g.inputs.push({ name: dp.clipInput, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) });
+  g.valueInfo.clear();
+  g.removeDeadCode();
+  g.toposort();
+  return {
+    model: m,
+    inputs: { data, labels, ...(statistics ? { statistics } : {}) },
+    params,
+    outputs: { loss, logits, ...(batchNorm === 'train' ? { bnStats } : {}) },
+    ...(dp ? { dp } : {}),
+  };
+}
+
+/** The value the loss reads: `opts.logits` or the model's first output. */
+function logitsValue(m: Model, opts: TrainingGraphOptions): string {
+  const g = m.graph;
   const logits = opts.logits ?? g.outputs[0]?.name;
   if (!logits) throw new RpOnnxError('the model has no outputs: pass the logits value name (--logits)');
   if (!g.producer(logits) && !g.inputs.some((i) => i.name === logits)) {
     throw new RpOnnxError(`--logits '${logits}' is not a value of the model`);
   }
-  const logitsType = g.typeOf(logits);
+  return logits;
+}
 
-  // Every data input gets a symbolic batch dimension; stale intermediate shapes are dropped.
-  const data = makeBatchDynamic(g);
-  g.outputs = [{ name: logits, type: null }];
-
+/**
+ * BatchNormalization semantics for training (opts.batchNorm): the running-statistic inputs of
+ * every BatchNormalization, and in 'train' mode their updates.
+ */
+function prepareBatchNorms(m: Model, b: GraphBuilder, opts: TrainingGraphOptions, opset: number): { runningStats: Set<string>; bnStats: BatchNormStat[] } {
+  const g = m.graph;
+  const batchNorm = opts.batchNorm ?? 'train';
   const runningStats = new Set<string>();
   for (const n of g.nodes) if (n.opType === 'BatchNormalization' && n.isStandard) for (const v of n.inputs.slice(3, 5)) runningStats.add(v);
   const forwardTypes = inferShapes(g, { opset });
@@ -124,21 +166,35 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
     throw new RpOnnxError('DP-SGD cannot train BatchNormalization with batch statistics: they mix the examples of a batch, so per-example clipping no longer bounds one example\'s influence; use --norm-fix freeze, group or public-batch');
   }
   const bnStats = batchNorm === 'train' ? prepareTrainingBatchNorm(m, b, opset, rankOf) : prepareFrozenBatchNorm(m);
+  return { runningStats, bnStats };
+}
 
-  // Loss and its closed-form seed.
-  const labels = g.uniqueName(opts.loss === 'mse' ? 'targets' : 'labels');
-  if (opts.loss === 'mse') {
+/** The labels (or MSE targets) input, the loss and its closed-form seed d(loss)/d(logits). */
+function addLoss(
+  m: Model, b: GraphBuilder, kind: TrainingGraphOptions['loss'], logits: string, logitsType: TensorType | null, opset: number,
+): { labels: string; loss: string; dLogits: string } {
+  const g = m.graph;
+  const labels = g.uniqueName(kind === 'mse' ? 'targets' : 'labels');
+  if (kind === 'mse') {
     g.inputs.push({ name: labels, type: makeTensorTypeProto({ dtype: logitsType?.dtype ?? 'float32', shape: logitsType?.shape ? ['N', ...logitsType.shape.slice(1)] : null }) });
   } else {
     g.inputs.push({ name: labels, type: makeTensorTypeProto({ dtype: 'int64', shape: ['N'] }) });
   }
-  const { loss, dLogits } = opts.loss === 'mse' ? mseLoss(b, logits, labels) : crossEntropyLoss(b, logits, labels, opset);
+  const { loss, dLogits } = kind === 'mse' ? mseLoss(b, logits, labels) : crossEntropyLoss(b, logits, labels, opset);
+  return { labels, loss, dLogits };
+}
 
+/**
+ * The backward pass from the loss seed to the candidates, and one named gradient output per
+ * parameter the loss depends on (per example with opts.dp).
+ */
+function parameterGradients(
+  m: Model, b: GraphBuilder, opts: TrainingGraphOptions, candidates: string[], logits: string, dLogits: string, opset: number,
+): TrainingParam[] {
+  const g = m.graph;
   const types = inferShapes(g, { opset });
   const shapeOf = (v: string): Dim[] | null => types.get(v)?.shape ?? null;
   const typeOf = (v: string): TensorType | null => types.get(v) ?? null;
-
-  const candidates = chooseCandidates(m, opts, runningStats);
   // DP differentiates the sum of the per-example losses: the mean's seed times N.
   const seed = opts.dp ? b.op1('Mul', [dLogits, batchSizeAsFloat(b, logits)]) : dLogits;
   const grads = differentiate(g, {
@@ -160,43 +216,7 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
     g.addNode(identity(grad, gradient));
     params.push({ name, gradient, shape: tensorDims(t) });
   }
-
-  const dp = opts.dp ? perExampleOutputs(b, params, opts.dp.mode, opset) : undefined;
-
-  // Parameters and running statistics become inputs.
-  const asInput = (name: string) => {
-    const t = g.initializers.get(name);
-    if (!t) return;
-    g.initializers.delete(name);
-    g.inputs = g.inputs.filter((i) => i.name !== name);
-    g.inputs.push({ name, type: makeTensorTypeProto({ dtype: dtypeName(t.dataType), shape: tensorDims(t) }) });
-  };
-  for (const p of params) asInput(p.name);
-  for (const s of bnStats) asInput(s.running);
-  // 'fed': inference BatchNorm whose statistics are inputs (DP with public-batch statistics).
-  const statistics = batchNorm === 'fed' ? [...runningStats] : undefined;
-  for (const name of statistics ?? []) asInput(name);
-
-  g.outputs = [
-    { name: loss, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) },
-    { name: logits, type: null },
-    ...(dp
-      ? [...dp.perParam.map((p) => ({ name: p.output, type: null })), { name: dp.norms, type: null }]
-      : params.map((p) => ({ name: p.gradient, type: makeTensorTypeProto({ dtype: 'float32', shape: p.shape }) }))),
-    ...bnStats.map((s) => ({ name: s.updated, type: null })),
-  ];
-  if (dp?.clipInput) g.inputs.push({ name: dp.clipInput, type: makeTensorTypeProto({ dtype: 'float32', shape: [] }) });
-  g.valueInfo.clear();
-  g.invalidate();
-  g.removeDeadCode();
-  g.toposort();
-  return {
-    model: m,
-    inputs: { data, labels, ...(statistics ? { statistics } : {}) },
-    params,
-    outputs: { loss, logits, ...(batchNorm === 'train' ? { bnStats } : {}) },
-    ...(dp ? { dp } : {}),
-  };
+  return params;
 }
 
 /** The batch size N of `logits` as a float scalar. */
@@ -293,7 +313,7 @@ function chooseCandidates(m: Model, opts: TrainingGraphOptions, runningStats: Se
   const isFrozen = (name: string) => frozen.some((r) => r.test(name));
   const isFloat = (name: string) => {
     const t = g.initializers.get(name);
-    return t !== undefined && FLOAT_TYPES.has(dtypeName(t.dataType));
+    return t !== undefined && isFloatDType(dtypeName(t.dataType));
   };
   if (opts.trainable) {
     for (const name of opts.trainable) {
@@ -349,7 +369,6 @@ function prepareTrainingBatchNorm(m: Model, b: GraphBuilder, opset: number, rank
       node.inputs = [...node.inputs.slice(0, 3), scratch(runMean), scratch(runVar)];
       node.setAttr('training_mode', 1);
       node.setAttr('momentum', 0, 'float');
-      g.invalidate();
     } else {
       const reduceMean = (v: string) => b.op1('ReduceMean', [v], { axes, keepdims: 1 });
       const mean4 = reduceMean(x);
@@ -360,7 +379,6 @@ function prepareTrainingBatchNorm(m: Model, b: GraphBuilder, opset: number, rank
       variance = b.op1('Reshape', [var4, flat]);
       node.inputs = [...node.inputs.slice(0, 3), mean, variance];
       node.outputs = [node.outputs[0]!];
-      g.invalidate();
     }
     if (!g.initializers.has(runMean) || !g.initializers.has(runVar) || seen.has(runMean) || seen.has(runVar)) continue;
     seen.add(runMean);
@@ -387,6 +405,5 @@ function prepareFrozenBatchNorm(m: Model): BatchNormStat[] {
     if (extra.length > 0) throw new RpOnnxError(`BatchNormalization node '${node.name}' exposes its running statistics as '${extra[0]}', which the model uses; export the model in eval mode`);
     node.outputs = [node.outputs[0]!];
   }
-  g.invalidate();
   return [];
 }

@@ -7,13 +7,15 @@
  *
  * where the means run over the row and the sums over everything the parameter is shared by.
  * LayerNormalization gets mean/invstd from the forward node's optional Mean and InvStdDev
- * outputs (added to the node when absent); Group/Instance normalization recompute them from
+ * outputs (named on the node before differentiation when absent, ../forward-outputs.ts); Group/Instance normalization recompute them from
  * x viewed as [N, groups, -1].
  *
  * Per example (DP-SGD): the statistics are per example already, so dscale_n and dB_n are the
  * same sums taken over every axis but the batch axis.
  */
 import { registerGradient } from '../registry.js';
+import { forwardOutput } from '../forward-outputs.js';
+import { reduceMeanArgs } from '../../../graph/builder.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
 import { unbroadcast } from '../unbroadcast.js';
@@ -22,9 +24,8 @@ import { noPerExample, perExampleReshape, perExampleUnbroadcast, requireBatchAxi
 
 /** ReduceMean over `axes`, with axes as an input from opset 18. */
 export function reduceMean(ctx: GradContext, x: string, axes: readonly number[], keepdims: boolean): string {
-  const keep = keepdims ? 1 : 0;
-  if (ctx.opset >= 18) return ctx.b.op1('ReduceMean', [x, ctx.b.int64s('axes', axes)], { keepdims: keep });
-  return ctx.b.op1('ReduceMean', [x], { keepdims: keep, axes: [...axes] });
+  const { inputs, attrs } = reduceMeanArgs(ctx.opset, x, axes, () => ctx.b.int64s('axes', axes));
+  return ctx.b.op1('ReduceMean', inputs, { keepdims: keepdims ? 1 : 0, ...attrs });
 }
 
 /** invstd (g - mean(g) - xhat mean(g xhat)) over `axes`. */
@@ -54,14 +55,8 @@ registerGradient('LayerNormalization', (ctx) => {
   if (axis < 0) axis += rank;
   const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
   // The forward node's own statistics (shape [d0..d(axis-1), 1, ...]).
-  for (const i of [1, 2]) {
-    if (!node.outputs[i]) {
-      while (node.outputs.length < i) node.outputs.push('');
-      node.outputs[i] = b.graph.uniqueName(`${node.outputs[0]}_${i === 1 ? 'mean' : 'invstd'}`);
-    }
-  }
-  b.graph.invalidate();
-  const [, mean, invstd] = node.outputs as [string, string, string];
+  const mean = forwardOutput(ctx, 1);
+  const invstd = forwardOutput(ctx, 2);
   const xhat = b.op1('Mul', [b.op1('Sub', [x, mean]), invstd]);
   const grads: (string | undefined)[] = [undefined, undefined, undefined];
   if (ctx.needsGrad[0]) grads[0] = rowBackward(ctx, b.op1('Mul', [dY, scale]), xhat, invstd, axes);
@@ -70,7 +65,10 @@ registerGradient('LayerNormalization', (ctx) => {
   if (ctx.needsGrad[1]) grads[1] = toParam(b.op1('Mul', [dY, xhat]), scale, 1);
   if (bias && ctx.needsGrad[2]) grads[2] = toParam(dY, bias, 2);
   return grads;
-}, { perExample: true });
+}, {
+  perExample: true,
+  forwardOutputs: (node) => [{ index: 1, name: `${node.outputs[0]}_mean` }, { index: 2, name: `${node.outputs[0]}_invstd` }],
+});
 
 /**
  * Shared by GroupNormalization and InstanceNormalization: x [N, C, ...] normalized per

@@ -2,7 +2,8 @@
  * Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool.
  *
  * MaxPool routes each output gradient to the input element that won its window, through the
- * forward node's Indices output (added to the node when the model did not ask for it; the
+ * forward node's Indices output (named on the node before differentiation when the model did
+ * not ask for it, ../forward-outputs.ts; the
  * indices are flat over the whole input, N*C*H*W). A ScatterElements with reduction 'add'
  * (opset 16+) sums the contributions of overlapping windows; non-overlapping windows need no
  * reduction, so older opsets work too. Ties go to the first maximum, as in PyTorch.
@@ -14,6 +15,7 @@
  */
 import { makeTensor } from '../../../graph/tensor.js';
 import { registerGradient } from '../registry.js';
+import { forwardOutput } from '../forward-outputs.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
 import { castLike, dtypeOf, reduceSum, scalarLike } from '../emit.js';
@@ -48,13 +50,7 @@ registerGradient('MaxPool', (ctx) => {
   if (overlapping && ctx.opset < 11) {
     throw new RpOnnxError(`gradient of MaxPool node '${node.name}': overlapping windows need opset 11 or later, the model has opset ${ctx.opset}`);
   }
-  // Ask the forward node for its indices.
-  let indices = node.outputs[1];
-  if (!indices) {
-    indices = b.graph.uniqueName(`${node.outputs[0]}_indices`);
-    node.outputs[1] = indices;
-    b.graph.invalidate();
-  }
+  const indices = forwardOutput(ctx, 1);
   // Overlapping windows before opset 16 (no ScatterElements reduction): offset masks.
   if (overlapping && ctx.opset < 16) return [maxPoolGradByOffsets(ctx, dY, indices, x, win)];
   const flat = b.int64s('flat', [-1]);
@@ -64,6 +60,9 @@ registerGradient('MaxPool', (ctx) => {
     { axis: 0, reduction: overlapping ? 'add' : undefined },
   );
   return [b.op1('Reshape', [scattered, b.op1('Shape', [x])])];
+}, {
+  // The winners' indices, flat over N*C*H*W (column-major ones are refused by the rule).
+  forwardOutputs: (node) => (node.getInt('storage_order', 0) === 0 ? [{ index: 1, name: `${node.outputs[0]}_indices` }] : 'storage_order=1'),
 });
 
 /** Per-output-position divisor of AveragePool (separable: a product of per-axis counts). */

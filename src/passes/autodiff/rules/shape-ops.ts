@@ -7,6 +7,7 @@
  * batch dimensions need no static shape.
  */
 import { registerGradient } from '../registry.js';
+import { forwardOutput } from '../forward-outputs.js';
 import type { GradContext, GradRule } from '../rule.js';
 import { unbroadcast } from '../unbroadcast.js';
 import {
@@ -264,24 +265,29 @@ registerGradient('GatherElements', (ctx) => {
 
 // Dropout: the identity at inference (no training_mode, or a constant false, or opset < 12,
 // whose runtimes treat it as inference). In training mode dX = dY * mask / (1 - ratio), with
-// the mask output added to the forward node when the model did not ask for it. A training_mode
-// fed at run time selects the scale there (in inference the mask is all true and the scale 1).
+// the mask output named on the forward node before differentiation when the model did not ask
+// for it. A training_mode fed at run time selects the scale there (in inference the mask is all
+// true and the scale 1).
+const dropoutTraining = (n: GradContext['node'], opset: number) => (opset >= 12 ? n.inputs[2] : undefined);
 registerGradient('Dropout', (ctx) => {
   const dY = ctx.gradOutputs[0];
   if (!dY || !ctx.needsGrad[0]) return [];
   const n = ctx.node;
-  const training = ctx.opset >= 12 ? n.inputs[2] : undefined;
+  const training = dropoutTraining(n, ctx.opset);
   if (!training || constantNumbers(ctx, training)?.[0] === 0) return [dY];
   const b = ctx.b;
-  if (!n.outputs[1]) {
-    n.outputs[1] = b.graph.uniqueName(`${n.name || 'Dropout'}_mask`);
-    b.graph.invalidate();
-  }
+  const mask = forwardOutput(ctx, 1);
   const ratio = n.inputs[1];
   const keep = ratio ? b.op1('Sub', [scalarLike(ctx, 1, ratio), ratio]) : scalarLike(ctx, 0.5, dY);
   let scale = castLike(ctx, b.op1('Reciprocal', [keep]), dY);
   if (constantNumbers(ctx, training)?.[0] !== 1) scale = b.op1('Where', [training, scale, scalarLike(ctx, 1, dY)]);
-  return [b.op1('Mul', [b.op1('Mul', [dY, castLike(ctx, n.outputs[1]!, dY)]), scale])];
+  return [b.op1('Mul', [b.op1('Mul', [dY, castLike(ctx, mask, dY)]), scale])];
+}, {
+  forwardOutputs: (n, graph, opset) => {
+    const training = dropoutTraining(n, opset);
+    if (!training || constantNumbers(graph, training)?.[0] === 0) return 'inference mode';
+    return [{ index: 1, name: `${n.name || 'Dropout'}_mask` }];
+  },
 });
 
 // Where: each branch gets dY where it was chosen.
