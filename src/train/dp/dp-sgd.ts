@@ -17,6 +17,7 @@ import * as ort from 'onnxruntime-node';
 import { Model } from '../../graph/ir.js';
 import { Random } from '../../random.js';
 import { RpOnnxError } from '../../errors.js';
+import { clipFactor } from '../../clipping.js';
 import type { Trainer, TrainerOptions, StepResult } from '../trainer.js';
 import { fit, type EpochReport } from '../fit.js';
 import type { EmaOptions } from '../ema.js';
@@ -299,7 +300,7 @@ function encodeAndClip(perExample: Map<string, Float32Array>, trainer: Trainer, 
     keepTopK(flat, k);
     let sq = 0;
     for (let j = 0; j < D; j++) sq += flat[j]! * flat[j]!;
-    const scale = Math.min(1, clip / (Math.sqrt(sq) + 1e-6));
+    const scale = clipFactor(Math.sqrt(sq), clip);
     off = 0;
     names.forEach((name, i) => {
       const o = out.get(name)!;
