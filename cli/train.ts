@@ -7,7 +7,7 @@ import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
 import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/train/data/index.js';
-import { RpOnnxError } from '../src/errors.js';
+import { RpOnnxError, withFlags } from '../src/errors.js';
 import { toolVersion } from './tool-version.js';
 import { readDpFlags, registerDpOptions } from './train-dp.js';
 import { trainModel } from '../src/train/train-model.js';
@@ -19,6 +19,13 @@ function defaultOutput(model: string): string {
 }
 
 const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)];
+
+/** The flag that sets each parameter of trainModel (its recipe, options and DpOptions), for its errors. */
+export const TRAIN_FLAGS: Readonly<Record<string, string>> = {
+  normFix: '--norm-fix', publicData: '--public-data', targetEpsilon: '--target-epsilon', noiseMultiplier: '--noise-multiplier',
+  maxGradNorm: '--max-grad-norm', batchSize: '--batch', encodeTopK: '--k', clipCountNoise: '--clip-count-noise',
+  noisePeriodSteps: '--noise-period', delta: '--delta', checkpointDir: '--checkpoint-dir', resume: '--resume', overwriteCheckpoints: '--force',
+};
 
 /** `train`'s non-DP flags as commander stores them. */
 interface TrainFlags {
@@ -100,7 +107,7 @@ export function register(program: Command): void {
     const interrupt = interruptOnSigint(progress);
     // Under DP the training loss and accuracy are computed on the private data without noise.
     const trainLabel = dp ? 'train loss (not private)' : 'train loss';
-    const outcome = await trainModel({
+    const outcome = await withFlags(TRAIN_FLAGS, () => trainModel({
       model, train, test, dataName: dataDir, dp,
       recipe: {
         ...(o.steps === undefined ? { epochs: o.epochs ?? 1 } : { steps: o.steps }),
@@ -116,7 +123,7 @@ export function register(program: Command): void {
         onProgress: (p) => progress.update(p.step / p.stepsInEpoch, progressText(p, trainLabel)),
         onEpoch: (e) => progress.done(epochText(e, trainLabel)),
       },
-    }).catch((e: unknown) => { throw withFlagNames(e); }).finally(() => interrupt.release());
+    })).finally(() => interrupt.release());
     const result = outcome.result;
     if (result.interrupted) throw new RpOnnxError(`training interrupted after ${result.steps} steps; ${output} was not written`, { exitCode: 130 });
     if (result.stoppedByBudget) progress.done(`stopped after ${result.steps} steps: the next step would exceed --target-epsilon ${dp?.options.targetEpsilon}`);
@@ -152,19 +159,4 @@ function epochText(e: EpochReport, trainLabel: string): string {
     (e.testAccuracy !== null ? `, test acc ${(100 * e.testAccuracy).toFixed(2)}%` : '') +
     (e.epsilon !== undefined ? `, epsilon ${e.epsilon === null ? 'not claimed' : e.epsilon.toFixed(3)}` : '') +
     `, ${e.seconds.toFixed(1)} s (${e.examplesPerSecond.toFixed(0)} ex/s)`;
-}
-
-/** The library names its parameters; the user typed flags. */
-const FLAG_OF: Record<string, string> = {
-  normFix: '--norm-fix', publicData: '--public-data', targetEpsilon: '--target-epsilon', noiseMultiplier: '--noise-multiplier',
-  maxGradNorm: '--max-grad-norm', batchSize: '--batch', encodeTopK: '--k', clipCountNoise: '--clip-count-noise',
-  noisePeriodSteps: '--noise-period', delta: '--delta', 'checkpoint directory': '--checkpoint-dir', 'resume:': '--resume:',
-  'or force to': 'or --force to', 'run without resume': 'run without --resume',
-};
-
-function withFlagNames(e: unknown): unknown {
-  if (!(e instanceof RpOnnxError)) return e;
-  let m = e.message;
-  for (const [name, flag] of Object.entries(FLAG_OF)) m = m.replace(new RegExp(`(^|[^\\w-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w])`, 'g'), `$1${flag}`);
-  return m === e.message ? e : new RpOnnxError(m, { exitCode: e.exitCode, cause: e });
 }

@@ -93,12 +93,12 @@ interface PrivateStepState {
 }
 
 export function validateDpOptions(dp: DpOptions): void {
-  if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`maxGradNorm must be > 0, got ${dp.maxGradNorm}`);
-  if (!(dp.delta > 0 && dp.delta < 1)) throw new RpOnnxError(`delta must be in (0, 1), got ${dp.delta}`);
-  if (dp.noiseMultiplier !== undefined && !(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`noiseMultiplier must be >= 0, got ${dp.noiseMultiplier}`);
-  if (dp.targetEpsilon !== undefined && !(dp.targetEpsilon > 0)) throw new RpOnnxError(`targetEpsilon must be > 0, got ${dp.targetEpsilon}`);
-  if (dp.noiseMultiplier === undefined && dp.targetEpsilon === undefined) throw new RpOnnxError('DP-SGD needs noiseMultiplier or targetEpsilon');
-  if (dp.encodeTopK !== undefined && !(Number.isInteger(dp.encodeTopK) && dp.encodeTopK >= 1)) throw new RpOnnxError('encodeTopK must be a positive integer');
+  if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`maxGradNorm must be > 0, got ${dp.maxGradNorm}`, { param: 'maxGradNorm' });
+  if (!(dp.delta > 0 && dp.delta < 1)) throw new RpOnnxError(`delta must be in (0, 1), got ${dp.delta}`, { param: 'delta' });
+  if (dp.noiseMultiplier !== undefined && !(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`noiseMultiplier must be >= 0, got ${dp.noiseMultiplier}`, { param: 'noiseMultiplier' });
+  if (dp.targetEpsilon !== undefined && !(dp.targetEpsilon > 0)) throw new RpOnnxError(`targetEpsilon must be > 0, got ${dp.targetEpsilon}`, { param: 'targetEpsilon' });
+  if (dp.noiseMultiplier === undefined && dp.targetEpsilon === undefined) throw new RpOnnxError('DP-SGD needs noiseMultiplier or targetEpsilon', { param: ['noiseMultiplier', 'targetEpsilon'] });
+  if (dp.encodeTopK !== undefined && !(Number.isInteger(dp.encodeTopK) && dp.encodeTopK >= 1)) throw new RpOnnxError('encodeTopK must be a positive integer', { param: 'encodeTopK' });
   if (!dp.secureRng && dp.seed === undefined) throw new RpOnnxError('seeded DP noise (secureRng false) needs a seed');
 }
 
@@ -236,7 +236,7 @@ export class PrivateStep implements StepStrategy {
     const now = this.accounting();
     for (const k of Object.keys(now) as (keyof typeof now)[]) {
       if (s.accounting[k] !== now[k]) {
-        throw new RpOnnxError(`checkpoint: the run was accounted with ${k} ${String(s.accounting[k])}, this one has ${String(now[k])}: resume with the same DP settings (batchSize, sampling, delta, noise)`);
+        throw new RpOnnxError(`checkpoint: the run was accounted with ${k} ${String(s.accounting[k])}, this one has ${String(now[k])}: resume with the same DP settings (batchSize, sampling, delta, noise)`, { param: ['batchSize', 'delta'] });
       }
     }
     this.ledger = RunLedger.restore(this.ledgerSettings(), s.ledger);
