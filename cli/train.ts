@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { basename, dirname, join } from 'node:path';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
@@ -91,10 +91,10 @@ export function register(program: Command): void {
     const o = command.opts<TrainFlags>();
     const output = o.output ?? defaultOutput(modelPath);
     checkOutputPath(output, { force: o.force === true, inputs: [modelPath] });
-    if (o.epochs !== undefined && o.steps !== undefined) throw new RpOnnxError('give either --epochs or --steps, not both');
-    if (o.resume && !o.checkpointDir) throw new RpOnnxError('--resume needs --checkpoint-dir');
-    if (!(o.batch >= 1)) throw new RpOnnxError(`--batch must be a positive integer, got ${o.batch}`);
-    if (o.limit !== undefined && !(o.limit >= 1)) throw new RpOnnxError(`--limit must be a positive integer, got ${o.limit}`);
+    if (o.epochs !== undefined && o.steps !== undefined) throw new UsageError('give either --epochs or --steps, not both');
+    if (o.resume && !o.checkpointDir) throw new UsageError('--resume needs --checkpoint-dir');
+    if (!(o.batch >= 1)) throw new UsageError(`--batch must be a positive integer, got ${o.batch}`);
+    if (o.limit !== undefined && !(o.limit >= 1)) throw new UsageError(`--limit must be a positive integer, got ${o.limit}`);
     const model = loadModel(modelPath);
     const dataDir = o.data ?? defaultDataDir();
     let train = loadDataDir(dataDir, { split: 'train' });
