@@ -6,14 +6,14 @@ import { Flags } from './flags.js';
 import { ProgressLine } from './progress.js';
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
-import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, LAYOUTS, type Dataset, type Layout } from '../src/train/data/index.js';
-import { auditMembership, availableAttacks, ATTACKS, SHADOW_ATTACK_NAMES, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport} from '../src/privacy/membership-inference.js';
-import { renderAuditHtml } from '../src/privacy/report-html.js';
-import { readTrainingRecord, completeRecipe, type TrainingRecipe } from '../src/privacy/training-record.js';
-import { planShadowAudit } from '../src/privacy/shadow-audit.js';
-import { poolFrom, sha256 } from '../src/privacy/shadows.js';
-import { shadowJobHandler, trainShadowModels, SHADOW_JOB_NAME } from '../src/privacy/shadow-jobs.js';
-import { AUGMENTATIONS, type Augmentation } from '../src/privacy/attacks/augment.js';
+import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, LAYOUTS, type Dataset, type Layout } from '../src/data/index.js';
+import { auditMembership, availableAttacks, ATTACKS, SHADOW_ATTACK_NAMES, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport} from '../src/audit/membership-inference.js';
+import { renderAuditHtml } from '../src/audit/report-html.js';
+import { readTrainingRecord, completeRecipe, type ShadowRecipe } from '../src/audit/training-record.js';
+import { planShadowAudit } from '../src/audit/shadow-audit.js';
+import { poolFrom, sha256 } from '../src/audit/shadows.js';
+import { shadowJobHandler, trainShadowModels, SHADOW_JOB_NAME } from '../src/audit/shadow-jobs.js';
+import { AUGMENTATIONS, type Augmentation } from '../src/audit/attacks/augment.js';
 import { InProcessRunner } from '../src/jobs/in-process.js';
 import type { JobRunner } from '../src/jobs/runner.js';
 import { RpOnnxError } from '../src/errors.js';
@@ -80,7 +80,7 @@ interface AuditFlags {
   artifacts?: string;
   shadowThreads: number;
   /** The shadow recipe flags given (they override the training record). */
-  recipe: Partial<TrainingRecipe>;
+  recipe: Partial<ShadowRecipe>;
   delta: number;
   seed: number;
   noiseSeed?: number;
@@ -206,11 +206,11 @@ function finish(report: AuditReport, modelPath: string, o: AuditFlags, details: 
 }
 
 /** The shadow-recipe flags given on the command line (they override the training record). */
-function recipeFlags(f: Flags): Partial<TrainingRecipe> {
+function recipeFlags(f: Flags): Partial<ShadowRecipe> {
   const epochs = f.int('epochs', { min: 1 });
   const steps = f.int('steps', { min: 1 });
   if (epochs !== undefined && steps !== undefined) throw new UsageError('give either --epochs or --steps, not both');
-  const r: Partial<TrainingRecipe> = {};
+  const r: Partial<ShadowRecipe> = {};
   if (epochs !== undefined) r.epochs = epochs;
   if (steps !== undefined) r.steps = steps;
   const batchSize = f.int('batch', { min: 1 });

@@ -6,7 +6,7 @@ import { action, printJson, parseIntOption, parseNumberOption, UsageError } from
 import { Flags } from './flags.js';
 import { ProgressLine } from './progress.js';
 import { checkOutputDir, writeFileAtomic } from '../src/fs-atomic.js';
-import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/train/data/index.js';
+import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/data/index.js';
 import { runResidualPerturbationExperiment, markdownTable, type ExperimentRow } from '../src/experiments/residual-perturbation.js';
 import { toolVersion } from './tool-version.js';
 import { RpOnnxError } from '../src/errors.js';

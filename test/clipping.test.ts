@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CLIP_EPSILON, clipFactor } from '../src/clipping.js';
 import { Trainer } from '../src/train/trainer.js';
-import { privatize } from '../src/privacy/gradient-inversion.js';
-import { privatizeGradient } from '../src/privacy/gradient-leakage.js';
+import { privatize } from '../src/audit/gradient-inversion.js';
+import { privatizeGradient } from '../src/audit/gradient-leakage.js';
 import { Random } from '../src/random.js';
 import { buildModel } from './helpers/gradcheck.js';
 
