@@ -32,6 +32,10 @@ const cases: [string[], string, RegExp][] = [
   [[...acct, '--noise-multiplier', '1', '--accountant', 'moments'], 'rp-onnx account', /--accountant must be one of prv, rdp, got 'moments'/],
   [[...acct, '--noise-multiplier', '1', '--delta', '1'], 'rp-onnx account', /--delta must be in \(0, 1\), got 1/],
   [[...acct], 'rp-onnx account', /give exactly one of --noise-multiplier and --target-epsilon/],
+  // attack: its refusals of flag values used to come without the hint too.
+  [['attack', 'gradient-leakage', '--split', 'val'], 'rp-onnx attack gradient-leakage', /--split must be train or test, got 'val'/],
+  [['attack', 'gradient-leakage', '--count', '0'], 'rp-onnx attack gradient-leakage', /--count must be a positive integer, got 0/],
+  [['attack', 'gradient-leakage', '--method', 'guess'], 'rp-onnx attack gradient-leakage', /--method must be one or more \(comma-separated\) of .*, got 'guess'/],
   // inspect takes no values: what it refuses is commander's, with the hint.
   [['inspect', 'm.onnx', 'n.onnx'], 'rp-onnx inspect', /too many arguments/],
   [['inspect', 'm.onnx', '--jsn'], 'rp-onnx inspect', /unknown option '--jsn'/],
