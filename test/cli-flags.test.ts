@@ -6,20 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { cliMany, type CliRun } from './helpers/cli-runs.js';
+import { assertUsage, cliMany } from './helpers/cli-runs.js';
 import { Flags } from '../cli/flags.js';
 import { UsageError } from '../cli/common.js';
-
-function assertUsage(r: CliRun, path: string, message: RegExp): void {
-  const what = r.args.join(' ');
-  assert.equal(r.code, 2, `${what}: exit code (stderr: ${r.stderr})`);
-  assert.equal(r.stdout, '', `${what}: nothing on stdout`);
-  const lines = r.stderr.split('\n');
-  assert.equal(lines.length, 2, `${what}: one line, got ${JSON.stringify(r.stderr)}`);
-  assert.match(lines[0]!, /^error: \S/, what);
-  assert.ok(lines[0]!.endsWith(` (see '${path} --help')`), `${what}: hint in ${JSON.stringify(lines[0])}`);
-  assert.match(lines[0]!, message, what);
-}
 
 const acct = ['account', '--sample-rate', '0.04', '--steps', '10', '--delta', '1e-5'];
 
@@ -81,7 +70,7 @@ const cases: [string[], string, RegExp][] = [
 
 test('cli flags: a bad value of a flag of every command is one usage line with the --help hint, exit 2', () => {
   const runs = cliMany(cases.map((c) => c[0]));
-  cases.forEach(([, path, message], i) => assertUsage(runs[i]!, path, message));
+  cases.forEach(([args, path, message], i) => assertUsage(runs[i]!, path, args.join(' '), message));
 });
 
 test('account --help: PRV is the default accountant, --accountant prv|rdp', () => {
