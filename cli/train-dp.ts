@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import type { DpOptions } from '../src/train/dp/dp-sgd.js';
 import { NOISE_SCHEDULES, type NoiseScheduleName } from '../src/train/dp/noise-schedule.js';
 import { ACCOUNTANTS, DP_DEFAULTS, defaultDelta, type AccountantName } from '../src/train/dp/defaults.js';
@@ -71,27 +72,16 @@ const DP_ONLY: readonly (keyof DpFlags)[] = [
   'dpSeed', 'normFix', 'publicData', 'physicalBatch',
 ];
 
-/** The flag a user typed for a commander attribute name. */
-function flagOf(cmd: Command, key: string): string {
-  const opt = cmd.options.find((o) => o.attributeName() === key);
-  return opt?.long ?? `--${key}`;
-}
-
-/** Whether the user gave the option (not its default). */
-export function given(cmd: Command, key: string): boolean {
-  const src = cmd.getOptionValueSource(key);
-  return src !== undefined && src !== 'default';
-}
-
 /**
  * The DP part of `train`'s options: undefined without --dp (where any DP flag is an error:
  * silently training without privacy is the worst outcome), else the library's request.
  */
 export function readDpFlags(cmd: Command, examples: number): TrainPrivately | undefined {
   const o = cmd.opts<DpFlags>();
+  const f = new Flags(cmd);
   if (!o.dp) {
-    const stray = DP_ONLY.filter((k) => given(cmd, k));
-    if (stray.length > 0) throw new UsageError(`${stray.map((k) => flagOf(cmd, k)).join(', ')} ${stray.length > 1 ? 'are DP-SGD options' : 'is a DP-SGD option'}: add --dp to train privately`);
+    const stray = DP_ONLY.filter((k) => f.given(k));
+    if (stray.length > 0) throw new UsageError(`${stray.map((k) => f.flag(k)).join(', ')} ${stray.length > 1 ? 'are DP-SGD options' : 'is a DP-SGD option'}: add --dp to train privately`);
     return undefined;
   }
   if (o.noiseMultiplier === undefined && o.targetEpsilon === undefined) throw new UsageError('--dp needs --noise-multiplier or --target-epsilon');
@@ -99,12 +89,12 @@ export function readDpFlags(cmd: Command, examples: number): TrainPrivately | un
   if (o.k !== undefined && o.encode === undefined) throw new UsageError('--k needs --encode topk');
   if (!o.secureRng && o.dpSeed === undefined) throw new UsageError('--no-secure-rng needs --dp-seed');
   if (o.secureRng && o.dpSeed !== undefined) throw new UsageError('--dp-seed needs --no-secure-rng (secure noise takes no seed)');
-  if (given(cmd, 'seed')) {
+  if (f.given('seed')) {
     throw new UsageError('--seed with --dp: batch sampling is drawn from the OS CSPRNG (a seeded sampler is replayable); for a replayable, non-private run use --no-secure-rng --dp-seed N');
   }
   if (o.publicData !== undefined && o.normFix !== 'public-batch') throw new UsageError('--public-data needs --norm-fix public-batch');
   if (o.normFix === 'public-batch' && o.publicData === undefined) throw new UsageError('--norm-fix public-batch needs --public-data DIR (public examples, disjoint from the private data)');
-  if (o.sampling === 'poisson' && given(cmd, 'shuffle')) throw new UsageError('--no-shuffle needs --sampling shuffle: Poisson sampling has no order');
+  if (o.sampling === 'poisson' && f.given('shuffle')) throw new UsageError('--no-shuffle needs --sampling shuffle: Poisson sampling has no order');
   const denoise = o.denoise === undefined ? undefined : o.denoise === true ? DP_DEFAULTS.denoiseThreshold : Number(o.denoise);
   if (denoise !== undefined && !(denoise > 0)) throw new UsageError(`--denoise threshold must be > 0, got '${String(o.denoise)}'`);
   if (o.delta !== undefined && !(o.delta > 0 && o.delta < 1)) throw new UsageError(`--delta must be in (0, 1), got ${o.delta}`);
