@@ -1,24 +1,44 @@
 /** `rp-onnx account`: epsilon of DP-SGD by the PRV and RDP accountants, or the noise multiplier for a target epsilon. */
 import type { Command } from 'commander';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import { PrvAccountant } from '../src/privacy/accountants/prv.js';
 import { RdpAccountant } from '../src/privacy/accountants/rdp.js';
 import { ACCOUNTANT_NAMES, DEFAULT_ACCOUNTANT, type AccountantName } from '../src/privacy/accountants/registry.js';
 import { PrivacyLedger, type Sampling } from '../src/train/dp/accountant.js';
 import { planNoise } from '../src/train/dp/plan.js';
 import type { DpOptions } from '../src/train/dp/dp-sgd.js';
-import { RpOnnxError } from '../src/errors.js';
 
-interface AccountOptions {
+const SAMPLINGS: readonly Sampling[] = ['poisson', 'shuffle'];
+
+interface AccountFlags {
   noiseMultiplier?: number;
   targetEpsilon?: number;
   sampleRate: number;
   steps?: number;
   epochs?: number;
   delta: number;
-  accountant: string;
-  sampling: string;
-  json?: boolean;
+  accountant: AccountantName;
+  sampling: Sampling;
+  json: boolean;
+}
+
+/** `account`'s flags, checked: exactly one of sigma and target, of steps and epochs. */
+function accountFlags(f: Flags): AccountFlags {
+  const o: AccountFlags = {
+    noiseMultiplier: f.number('noiseMultiplier', { min: 0 }),
+    targetEpsilon: f.number('targetEpsilon', { above: 0 }),
+    sampleRate: f.number('sampleRate', { above: 0, max: 1, required: true }),
+    steps: f.int('steps', { min: 1, says: '>= 1' }),
+    epochs: f.number('epochs', { above: 0 }),
+    delta: f.number('delta', { above: 0, below: 1, required: true }),
+    accountant: f.choice('accountant', ACCOUNTANT_NAMES, { required: true, how: 'one of' }),
+    sampling: f.choice('sampling', SAMPLINGS, { required: true }),
+    json: f.bool('json'),
+  };
+  if ((o.noiseMultiplier === undefined) === (o.targetEpsilon === undefined)) throw new UsageError('give exactly one of --noise-multiplier and --target-epsilon');
+  if ((o.steps === undefined) === (o.epochs === undefined)) throw new UsageError('give exactly one of --steps and --epochs');
+  return o;
 }
 
 export function register(program: Command): void {
@@ -31,7 +51,7 @@ export function register(program: Command): void {
     .option('--steps <t>', 'number of steps', parseIntOption('--steps'))
     .option('--epochs <e>', 'number of epochs (steps = ceil(epochs * steps per epoch); an epoch is round(1/q) steps for poisson, ceil(1/q) for shuffle)', parseNumberOption('--epochs'))
     .requiredOption('--delta <d>', 'target delta (well below 1/N)', parseNumberOption('--delta'))
-    .option('--accountant <name>', `accountant of the answer and of --target-epsilon: ${ACCOUNTANT_NAMES.join(' | ')}`, DEFAULT_ACCOUNTANT)
+    .option('--accountant <name>', `accountant of the answer (JSON "epsilon") and of --target-epsilon: ${ACCOUNTANT_NAMES.join(' | ')}; prv (the default) reports the upper end of its certified interval`, DEFAULT_ACCOUNTANT)
     .option('--sampling <s>', 'poisson (add/remove-one adjacency) | shuffle (replace-one: each epoch one Gaussian mechanism at sigma/2, no amplification)', 'poisson')
     .option('--json', 'print JSON')
     .addHelpText('after', `
@@ -49,22 +69,11 @@ calibrates and that JSON reports as "epsilon".
 Examples:
   rp-onnx account --noise-multiplier 1.5 --sample-rate 0.04 --steps 2250 --delta 1e-5   # PRV 6.78, RDP 7.329
   rp-onnx account --target-epsilon 8 --sample-rate 0.04 --epochs 90 --delta 1e-5 --accountant rdp   # sigma 1.416`)
-    .action(action((o: AccountOptions) => {
-      if ((o.noiseMultiplier === undefined) === (o.targetEpsilon === undefined)) {
-        throw new RpOnnxError('give exactly one of --noise-multiplier and --target-epsilon');
-      }
-      if ((o.steps === undefined) === (o.epochs === undefined)) throw new RpOnnxError('give exactly one of --steps and --epochs');
-      if (!(o.sampleRate > 0 && o.sampleRate <= 1)) throw new RpOnnxError(`--sample-rate must be in (0, 1], got ${o.sampleRate}`);
-      if (!(o.delta > 0 && o.delta < 1)) throw new RpOnnxError(`--delta must be in (0, 1), got ${o.delta}`);
-      if (!ACCOUNTANT_NAMES.includes(o.accountant as AccountantName)) throw new RpOnnxError(`--accountant must be one of ${ACCOUNTANT_NAMES.join(', ')}, got '${o.accountant}'`);
-      if (o.sampling !== 'poisson' && o.sampling !== 'shuffle') throw new RpOnnxError(`--sampling must be poisson or shuffle, got '${o.sampling}'`);
-      if (o.noiseMultiplier !== undefined && !(o.noiseMultiplier >= 0)) throw new RpOnnxError(`--noise-multiplier must be >= 0, got ${o.noiseMultiplier}`);
-      if (o.epochs !== undefined && !(o.epochs > 0)) throw new RpOnnxError(`--epochs must be > 0, got ${o.epochs}`);
-      const accountant = o.accountant as AccountantName;
-      const sampling = o.sampling as Sampling;
+    .action(action((_o: unknown, command: Command) => {
+      const o = accountFlags(new Flags(command));
+      const { accountant, sampling } = o;
       const stepsPerEpoch = sampling === 'poisson' ? Math.max(1, Math.round(1 / o.sampleRate)) : Math.ceil(1 / o.sampleRate - 1e-9);
       const steps = o.steps ?? Math.ceil(o.epochs! * stepsPerEpoch - 1e-9);
-      if (!(steps >= 1)) throw new RpOnnxError(`--steps must be >= 1, got ${steps}`);
       const plan = { sampleRate: o.sampleRate, stepsPerEpoch, totalSteps: steps };
       const sigma = o.noiseMultiplier ?? planNoise(dpOptions(o, accountant, sampling), plan).start;
       const r = accountBoth(sigma, sampling, plan, o.delta);
@@ -96,7 +105,7 @@ Examples:
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
 
-function dpOptions(o: AccountOptions, accountant: AccountantName, sampling: Sampling): DpOptions {
+function dpOptions(o: AccountFlags, accountant: AccountantName, sampling: Sampling): DpOptions {
   return {
     maxGradNorm: 1, delta: o.delta, targetEpsilon: o.targetEpsilon, noiseSchedule: 'constant', noiseEndRatio: 1,
     sampling, clip: 'constant', clipQuantile: 0.5, clipLearningRate: 0.2, noise: 'gaussian', secureRng: true, accountant,

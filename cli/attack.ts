@@ -1,6 +1,6 @@
 /** `rp-onnx attack gradient-leakage [MODEL]`: reconstruct training examples from their (DP) gradients. */
 import type { Command } from 'commander';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
 import { defaultDataDir, loadDataDir } from '../src/data/index.js';
@@ -21,8 +21,8 @@ const COLUMN_LABEL: Record<Method, string> = { dlg: 'DLG', idlg: 'iDLG', 'invert
 
 function parseMethods(value: string): Method[] {
   const list = value.split(',').map((m) => m.trim()).filter(Boolean);
-  for (const m of list) if (!(METHODS as readonly string[]).includes(m)) throw new RpOnnxError(`--method must be one or more (comma-separated) of ${METHODS.join(', ')}, got '${m}'`);
-  if (list.length === 0) throw new RpOnnxError(`--method must name at least one of ${METHODS.join(', ')}`);
+  for (const m of list) if (!(METHODS as readonly string[]).includes(m)) throw new UsageError(`--method must be one or more (comma-separated) of ${METHODS.join(', ')}, got '${m}'`);
+  if (list.length === 0) throw new UsageError(`--method must name at least one of ${METHODS.join(', ')}`);
   return [...new Set(list)] as Method[];
 }
 
@@ -122,9 +122,9 @@ export function register(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .action(action(async (modelPath: string | undefined, o: Record<string, unknown>) => {
       const split = o.split as string;
-      if (split !== 'train' && split !== 'test') throw new RpOnnxError(`--split must be train or test, got '${split}'`);
+      if (split !== 'train' && split !== 'test') throw new UsageError(`--split must be train or test, got '${split}'`);
       const count = o.count as number;
-      if (!(count >= 1)) throw new RpOnnxError(`--count must be a positive integer, got ${count}`);
+      if (!(count >= 1)) throw new UsageError(`--count must be a positive integer, got ${count}`);
       const methods = parseMethods(o.method as string);
       const optimization = methods.filter((m): m is InversionMethod => m !== 'analytic');
       if (o.out) checkOutputPath(o.out as string, { force: o.force === true, inputs: modelPath ? [modelPath] : [] });
@@ -148,10 +148,10 @@ export function register(program: Command): void {
       };
 
       if (o.noiseSchedule !== undefined) {
-        if (!o.dp) throw new RpOnnxError('--noise-schedule needs --dp (the schedule sets the DP noise of each step)');
-        if (o.out) throw new RpOnnxError('--out saves one reconstruction; it cannot be combined with --noise-schedule');
+        if (!o.dp) throw new UsageError('--noise-schedule needs --dp (the schedule sets the DP noise of each step)');
+        if (o.out) throw new UsageError('--out saves one reconstruction; it cannot be combined with --noise-schedule');
         const T = o.scheduleSteps as number;
-        if (!(T >= 2)) throw new RpOnnxError(`--schedule-steps must be at least 2, got ${T}`);
+        if (!(T >= 2)) throw new UsageError(`--schedule-steps must be at least 2, got ${T}`);
         const sigma = o.noiseMultiplier as number;
         const schedule = { name: o.noiseSchedule as NoiseScheduleName, start: sigma, end: sigma * (o.noiseEndRatio as number), period: (o.noisePeriod as number | undefined) ?? Math.max(1, Math.floor(T / 4)), totalSteps: T };
         const steps = [...new Set([0, Math.floor(T / 4), Math.floor(T / 2), Math.floor((3 * T) / 4), T - 1])];

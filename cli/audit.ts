@@ -2,10 +2,11 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import { ProgressLine } from './progress.js';
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
-import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, type Dataset, type Layout } from '../src/data/index.js';
+import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, LAYOUTS, type Dataset, type Layout } from '../src/data/index.js';
 import { auditMembership, availableAttacks, ATTACKS, SHADOW_ATTACK_NAMES, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport} from '../src/audit/membership-inference.js';
 import { renderAuditHtml } from '../src/audit/report-html.js';
 import { readOneRunAudit } from '../src/audit/one-run-audit.js';
@@ -57,7 +58,71 @@ function loadSplit(dir: string, prefer: 'train' | 'test', flag: string): Dataset
   throw new RpOnnxError(`${flag} ${dir}: no train or test split found`);
 }
 
+const VARIANCES = ['auto', 'global', 'per-example'] as const;
+const NON_MEMBER_SOURCES = ['test', 'train'] as const;
+
+/** `audit`'s flags, checked and converted once. */
+interface AuditFlags {
+  trainData?: string;
+  testData?: string;
+  layout?: Layout;
+  limitTrain?: number;
+  members?: number;
+  samples: number;
+  attacks: AttackName[];
+  reference: string[];
+  shadows?: number;
+  init?: string;
+  nonMembersFrom: (typeof NON_MEMBER_SOURCES)[number];
+  population?: number;
+  augment: Augmentation;
+  variance: (typeof VARIANCES)[number];
+  queue?: string;
+  artifacts?: string;
+  shadowThreads: number;
+  /** The shadow recipe flags given (they override the training record). */
+  recipe: Partial<ShadowRecipe>;
+  delta: number;
+  seed: number;
+  noiseSeed?: number;
+  threads?: number;
+  report?: string;
+  force: boolean;
+  json: boolean;
+}
+
+function auditFlags(f: Flags): AuditFlags {
+  const reference = f.list('reference') ?? [];
+  const shadows = f.int('shadows', { min: 2 });
+  const init = f.path('init');
+  if (shadows !== undefined && init === undefined) throw new UsageError('--shadows needs --init: the model before training, which every shadow starts from');
+  const requested = [...(f.list('attacks') ?? []), ...(f.list('attack') ?? [])];
+  const possible = availableAttacks({ ...(reference.length > 0 ? { reference: {} } : {}), ...(shadows !== undefined ? { shadows: { models: [], include: [] }, population: {} as Dataset } : {}) });
+  const isAttack = (a: string): a is AttackName => (ATTACKS as readonly string[]).includes(a);
+  for (const a of requested) if (a !== 'all' && !isAttack(a)) throw new UsageError(`--attacks: unknown attack '${a}' (choose from ${ATTACKS.join(', ')}, all)`);
+  const attacks: AttackName[] = requested.length === 0 ? (shadows !== undefined ? possible : [...THRESHOLD_ATTACK_NAMES])
+    : requested.includes('all') ? possible : requested.filter(isAttack);
+  if (requested.length === 0 && reference.length > 0 && !attacks.includes('lira-offline')) attacks.push('lira-offline');
+  if (attacks.includes('lira-offline') && reference.length < 2 && shadows === undefined) throw new UsageError('--attacks lira-offline needs --reference with at least 2 reference models, or --shadows');
+  for (const a of SHADOW_ATTACK_NAMES) if (attacks.includes(a) && shadows === undefined) throw new UsageError(`--attacks ${a} needs --shadows K and --init INIT.onnx`);
+  const augment = f.choice('augment', AUGMENTATIONS, { required: true, how: 'one of' });
+  const variance = f.choice('variance', VARIANCES, { required: true });
+  const nonMembersFrom = f.choice('nonMembersFrom', NON_MEMBER_SOURCES) ?? 'test';
+  const queue = f.string('queue');
+  const artifacts = f.path('artifacts');
+  if (shadows === undefined && (queue !== undefined || artifacts !== undefined || f.given('nonMembersFrom'))) throw new UsageError('--queue, --artifacts and --non-members-from go with --shadows');
+  return {
+    trainData: f.path('trainData'), testData: f.path('testData'), layout: f.choice('layout', LAYOUTS),
+    limitTrain: f.int('limitTrain', { min: 1 }), members: f.int('members', { min: 1 }), samples: f.int('samples', { min: 1, required: true }),
+    attacks, reference, shadows, init, nonMembersFrom, population: f.int('population', { min: 1 }), augment, variance, queue, artifacts,
+    shadowThreads: f.int('shadowThreads', { min: 1, required: true }), recipe: recipeFlags(f),
+    delta: f.number('delta', { min: 0, below: 1, required: true }), seed: f.int('seed', { required: true }), noiseSeed: f.int('noiseSeed'),
+    threads: f.int('threads', { min: 1 }), report: f.path('report'), force: f.bool('force'), json: f.bool('json'),
+  };
+}
+
 export function register(program: Command): void {
+
   program
     .command('audit')
     .description('measure privacy: train/test accuracy and membership-inference attacks against the model as deployed (noisy passes for a perturbed model)')
@@ -97,45 +162,22 @@ export function register(program: Command): void {
     .option('--report <file>', 'write a self-contained HTML report (ROC curves, loss histograms, metrics)')
     .option('--force', 'overwrite an existing report')
     .option('--json', 'print JSON on stdout')
-    .action(action(async (modelPath: string, o: Record<string, unknown>) => {
-      const reference = o.reference ? String(o.reference).split(',').filter(Boolean) : [];
-      const shadows = o.shadows as number | undefined;
-      if (shadows !== undefined && !(shadows >= 2)) throw new UsageError(`--shadows must be an integer >= 2, got ${shadows}`);
-      if (shadows !== undefined && !o.init) throw new UsageError('--shadows needs --init: the model before training, which every shadow starts from');
-      const requested = [o.attacks, o.attack].filter((v) => v !== undefined).flatMap((v) => String(v).split(',').filter(Boolean));
-      const possible = availableAttacks({ ...(reference.length > 0 ? { reference: {} } : {}), ...(shadows !== undefined ? { shadows: { models: [], include: [] }, population: {} as Dataset } : {}) });
-      const attacks: AttackName[] = requested.length === 0 ? (shadows !== undefined ? possible : [...THRESHOLD_ATTACK_NAMES])
-        : requested.includes('all') ? possible : requested as AttackName[];
-      if (requested.length === 0 && reference.length > 0 && !attacks.includes('lira-offline')) attacks.push('lira-offline');
-      for (const a of attacks) if (!ATTACKS.includes(a)) throw new UsageError(`--attacks: unknown attack '${a}' (choose from ${ATTACKS.join(', ')}, all)`);
-      if (attacks.includes('lira-offline') && reference.length < 2 && shadows === undefined) throw new UsageError('--attacks lira-offline needs --reference with at least 2 reference models, or --shadows');
-      for (const a of SHADOW_ATTACK_NAMES) if (attacks.includes(a) && shadows === undefined) throw new UsageError(`--attacks ${a} needs --shadows K and --init INIT.onnx`);
-      const augment = o.augment as Augmentation;
-      if (!AUGMENTATIONS.includes(augment)) throw new UsageError(`--augment must be one of ${AUGMENTATIONS.join(', ')}, got '${augment}'`);
-      const variance = o.variance as string;
-      if (!['auto', 'global', 'per-example'].includes(variance)) throw new UsageError(`--variance must be auto, global or per-example, got '${variance}'`);
-      const nonMembersFrom = (o.nonMembersFrom as string | undefined) ?? 'test';
-      if (nonMembersFrom !== 'test' && nonMembersFrom !== 'train') throw new UsageError(`--non-members-from must be test or train, got '${nonMembersFrom}'`);
-      if (shadows === undefined && (o.queue || o.artifacts || o.nonMembersFrom)) throw new UsageError('--queue, --artifacts and --non-members-from go with --shadows');
-      const samples = o.samples as number;
-      if (!(samples >= 1)) throw new UsageError(`--samples must be a positive integer, got ${samples}`);
-      const delta = o.delta as number;
-      if (!(delta >= 0 && delta < 1)) throw new UsageError(`--delta must lie in [0, 1), got ${delta}`);
-      if (o.members !== undefined && !((o.members as number) >= 1)) throw new UsageError(`--members must be a positive integer, got ${o.members}`);
-      if (o.report) checkOutputPath(o.report as string, { force: o.force === true, inputs: [modelPath, ...reference, ...(o.init ? [o.init as string] : [])], flag: '--report' });
+    .action(action(async (modelPath: string, _o: unknown, command: Command) => {
+      const o = auditFlags(new Flags(command));
+      const { shadows, attacks, reference, samples, delta } = o;
+      if (o.report) checkOutputPath(o.report, { force: o.force, inputs: [modelPath, ...reference, ...(o.init ? [o.init] : [])], flag: '--report' });
 
       const model = loadModel(modelPath);
       if (shadows !== undefined) {
-        const { report, details } = await shadowAudit(model, modelPath, o, { shadows, attacks, augment, variance: variance as ShadowFlags['variance'], nonMembersFrom, samples, delta });
+        const { report, details } = await shadowAudit(model, modelPath, o, shadows);
         finish(report, model, modelPath, o, details);
         return;
       }
-      const trainDir = (o.trainData as string | undefined) ?? defaultDataDir();
-      const testDir = (o.testData as string | undefined) ?? trainDir;
+      const trainDir = o.trainData ?? defaultDataDir();
+      const testDir = o.testData ?? trainDir;
       let members = loadSplit(trainDir, 'train', '--train-data');
-      const limit = o.limitTrain as number | undefined;
+      const limit = o.limitTrain;
       if (limit !== undefined) {
-        if (!(limit >= 1)) throw new UsageError(`--limit-train must be a positive integer, got ${limit}`);
         members = subset(members, Array.from({ length: Math.min(members.count, limit) }, (_, i) => i), `${members.name}[0:${limit}]`);
       } else {
         // Members only from examples training used, as its record says (a --steps run may use few).
@@ -145,12 +187,12 @@ export function register(program: Command): void {
         }
       }
       let nonMembers = testDir === trainDir ? loadDataDir(testDir, { split: 'test' }) : loadSplit(testDir, 'test', '--test-data');
-      ({ members, nonMembers } = fitSplitsToModel(model, { members, nonMembers }, { layout: o.layout as Layout | undefined }));
+      ({ members, nonMembers } = fitSplitsToModel(model, { members, nonMembers }, { layout: o.layout }));
       const progress = new ProgressLine(true);
       const report = await auditMembership(model, {
         onProgress: (f) => progress.update(f, `audit: querying members and non-members ${(100 * f).toFixed(0)}%`),
-        members, nonMembers, count: o.members as number | undefined, samples, attacks, delta,
-        seed: o.seed as number, noiseSeed: (o.noiseSeed as number | undefined) ?? 'secure', threads: o.threads as number | undefined,
+        members, nonMembers, count: o.members, samples, attacks, delta,
+        seed: o.seed, noiseSeed: o.noiseSeed ?? 'secure', threads: o.threads,
         ...(reference.length > 0 ? { reference: { models: reference.map((p) => loadModel(p)) } } : {}),
       });
       progress.done(`audit: ${report.members} members and ${report.nonMembers} non-members queried`);
@@ -158,77 +200,73 @@ export function register(program: Command): void {
     }));
 }
 
-function finish(report: AuditReport, model: Awaited<ReturnType<typeof loadModel>>, modelPath: string, o: Record<string, unknown>, details: Record<string, string>): void {
+function finish(report: AuditReport, model: Awaited<ReturnType<typeof loadModel>>, modelPath: string, o: AuditFlags, details: Record<string, string>): void {
   // The one-run audit of the model's own training run, when `train --audit-canaries` recorded one.
   const oneRun = readOneRunAudit(model);
   const extras = oneRun ? { oneRunAudit: oneRun.record, accountantEpsilon: oneRun.accountantEpsilon } : {};
-  if (o.report) writeFileAtomic(o.report as string, renderAuditHtml(report, `rp-onnx audit: ${modelPath}`, { model: modelPath, ...details }, extras));
+  if (o.report) writeFileAtomic(o.report, renderAuditHtml(report, `rp-onnx audit: ${modelPath}`, { model: modelPath, ...details }, extras));
   if (o.json) printJson(jsonReport(report));
   else process.stdout.write(formatAudit(report) + (o.report ? `report: ${o.report}\n` : ''));
 }
 
-/** The recipe flags given on the command line (they override the training record). */
-function recipeFlags(o: Record<string, unknown>): Partial<ShadowRecipe> {
+/** The shadow-recipe flags given on the command line (they override the training record). */
+function recipeFlags(f: Flags): Partial<ShadowRecipe> {
+  const epochs = f.int('epochs', { min: 1 });
+  const steps = f.int('steps', { min: 1 });
+  if (epochs !== undefined && steps !== undefined) throw new UsageError('give either --epochs or --steps, not both');
   const r: Partial<ShadowRecipe> = {};
-  if (o.epochs !== undefined && o.steps !== undefined) throw new RpOnnxError('give either --epochs or --steps, not both');
-  if (o.epochs !== undefined) r.epochs = o.epochs as number;
-  if (o.steps !== undefined) r.steps = o.steps as number;
-  if (o.batch !== undefined) r.batchSize = o.batch as number;
-  if (o.lr !== undefined) r.lr = o.lr as number;
-  if (o.optimizer !== undefined) r.optimizer = o.optimizer as string;
-  if (o.momentum !== undefined) r.momentum = o.momentum as number;
-  if (o.weightDecay !== undefined) r.weightDecay = o.weightDecay as number;
-  if (o.schedule !== undefined) r.schedule = o.schedule as string;
-  if (o.batchNorm !== undefined) {
-    if (o.batchNorm !== 'train' && o.batchNorm !== 'frozen') throw new RpOnnxError(`--batch-norm must be train or frozen, got '${o.batchNorm}'`);
-    r.batchNorm = o.batchNorm;
-  }
-  if (o.shuffle === false) r.shuffle = false;
+  if (epochs !== undefined) r.epochs = epochs;
+  if (steps !== undefined) r.steps = steps;
+  const batchSize = f.int('batch', { min: 1 });
+  if (batchSize !== undefined) r.batchSize = batchSize;
+  const lr = f.number('lr', { above: 0, says: 'positive' });
+  if (lr !== undefined) r.lr = lr;
+  const optimizer = f.string('optimizer');
+  if (optimizer !== undefined) r.optimizer = optimizer;
+  const momentum = f.number('momentum');
+  if (momentum !== undefined) r.momentum = momentum;
+  const weightDecay = f.number('weightDecay');
+  if (weightDecay !== undefined) r.weightDecay = weightDecay;
+  const schedule = f.string('schedule');
+  if (schedule !== undefined) r.schedule = schedule;
+  const batchNorm = f.choice('batchNorm', ['train', 'frozen'] as const);
+  if (batchNorm !== undefined) r.batchNorm = batchNorm;
+  if (!f.bool('shuffle')) r.shuffle = false;
   return r;
 }
 
-interface ShadowFlags {
-  shadows: number;
-  attacks: AttackName[];
-  augment: Augmentation;
-  variance: 'auto' | 'global' | 'per-example';
-  nonMembersFrom: 'test' | 'train';
-  samples: number;
-  delta: number;
-}
-
 /** lira-online / rmia / lira-offline with shadow models trained by rp-onnx (in-process or on a queue). */
-async function shadowAudit(model: Awaited<ReturnType<typeof loadModel>>, modelPath: string, o: Record<string, unknown>, f: ShadowFlags): Promise<{ report: AuditReport; details: Record<string, string> }> {
-  const initPath = o.init as string;
+async function shadowAudit(model: Awaited<ReturnType<typeof loadModel>>, modelPath: string, o: AuditFlags, shadows: number): Promise<{ report: AuditReport; details: Record<string, string> }> {
+  const initPath = o.init!;
   const initBytes = readFileSync(initPath);
   const init = loadModel(initPath);
   const record = readTrainingRecord(model, modelPath);
-  const recipe = completeRecipe(record?.recipe ?? {}, recipeFlags(o));
+  const recipe = completeRecipe(record?.recipe ?? {}, o.recipe);
   for (const [flag, v] of [['--batch', recipe.batchSize], ['--epochs', recipe.epochs ?? 1], ['--steps', recipe.steps ?? 1]] as const) {
     if (!(Number.isInteger(v) && v >= 1)) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
   }
   if (!(recipe.lr > 0)) throw new RpOnnxError(`--lr must be positive, got ${recipe.lr}`);
-  const trainDir = (o.trainData as string | undefined) ?? defaultDataDir();
-  const testDir = (o.testData as string | undefined) ?? trainDir;
+  const trainDir = o.trainData ?? defaultDataDir();
+  const testDir = o.testData ?? trainDir;
   const trainSplit = loadSplit(trainDir, 'train', '--train-data');
   const testSplit = testDir === trainDir ? loadDataDir(testDir, { split: 'test' }) : loadSplit(testDir, 'test', '--test-data');
   // The training set: --limit-train, else the record's size (the old --limit took the first N).
-  const limit = (o.limitTrain as number | undefined) ?? record?.examples ?? trainSplit.count;
+  const limit = o.limitTrain ?? record?.examples ?? trainSplit.count;
   if (!(limit >= 1)) throw new RpOnnxError(`--limit-train must be a positive integer, got ${limit}`);
   if (limit > trainSplit.count) throw new RpOnnxError(`${modelPath} was trained on ${limit} examples but ${trainDir} has ${trainSplit.count}: pass the training data with --train-data`);
   const used = (record?.used ?? Array.from({ length: limit }, (_, i) => i)).filter((i) => i < limit);
   if (!record) process.stderr.write(`note: ${modelPath} has no rp-onnx.training record: shadows use the recipe flags and defaults (${JSON.stringify(recipe)})\n`);
-  const threads = o.shadowThreads as number;
+  const threads = o.shadowThreads;
   const plan = planShadowAudit({
-    train: trainSplit, trainDir, test: testSplit, testDir, used, count: o.members as number | undefined, nonMembersFrom: f.nonMembersFrom,
-    population: o.population as number | undefined, shadows: f.shadows, seed: o.seed as number, recipe,
+    train: trainSplit, trainDir, test: testSplit, testDir, used, count: o.members, nonMembersFrom: o.nonMembersFrom,
+    population: o.population, shadows, seed: o.seed, recipe,
     init: { path: (await import('node:path')).resolve(initPath), sha256: sha256(initBytes) }, threads,
   });
-  const artifacts = o.artifacts as string | undefined;
+  const artifacts = o.artifacts;
   let runner: JobRunner;
   if (o.queue) {
     const { QueueRunner } = await import('../src/jobs/bullmq.js');
-    runner = await QueueRunner.connect(o.queue as string);
+    runner = await QueueRunner.connect(o.queue);
   } else {
     // The pool's parts come from the splits loaded above (train and test folders as given).
     const context = { init, pool: poolFrom(plan.task, (_dir, split) => (split === 'train' ? trainSplit : testSplit)) };
@@ -249,15 +287,15 @@ async function shadowAudit(model: Awaited<ReturnType<typeof loadModel>>, modelPa
   }
   progress.done(`shadow models ${models.length}/${models.length} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const report = await auditMembership(model, {
-    members: plan.members, nonMembers: plan.nonMembers, samples: f.samples, attacks: f.attacks, delta: f.delta, seed: o.seed as number,
-    noiseSeed: (o.noiseSeed as number | undefined) ?? 'secure', threads: o.threads as number | undefined,
-    shadows: { models, include: plan.include, variance: f.variance }, population: plan.population, augment: f.augment,
+    members: plan.members, nonMembers: plan.nonMembers, samples: o.samples, attacks: o.attacks, delta: o.delta, seed: o.seed,
+    noiseSeed: o.noiseSeed ?? 'secure', threads: o.threads,
+    shadows: { models, include: plan.include, variance: o.variance }, population: plan.population, augment: o.augment,
   });
   return {
     report,
     details: {
       members: `${plan.members.count} of the ${used.length} training examples used (${trainDir})`,
-      'non-members': f.nonMembersFrom === 'train' ? `the first ${plan.nonMembers.count} unused training examples (${trainDir})` : `${plan.nonMembers.count} test examples (${testDir})`,
+      'non-members': o.nonMembersFrom === 'train' ? `the first ${plan.nonMembers.count} unused training examples (${trainDir})` : `${plan.nonMembers.count} test examples (${testDir})`,
       'shadow recipe': JSON.stringify(recipe),
     },
   };

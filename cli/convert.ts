@@ -5,7 +5,20 @@
 import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { action, printJson, parseIntOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import { convertModelFile } from '../src/graph/io.js';
+
+interface ConvertFlags { output: string; externalData: boolean; threshold: number; location?: string; force: boolean; json: boolean }
+
+function convertFlags(f: Flags): ConvertFlags {
+  const o = {
+    output: f.path('output', { required: true }), externalData: f.bool('externalData'),
+    threshold: f.int('threshold', { min: 0, says: 'at least 0 bytes', required: true }), location: f.path('location'),
+    force: f.bool('force'), json: f.bool('json'),
+  };
+  if (!o.externalData && o.location !== undefined) throw new UsageError('--location needs --external-data');
+  return o;
+}
 
 export function register(program: Command): void {
   program
@@ -18,13 +31,9 @@ export function register(program: Command): void {
     .option('--location <name>', 'data file name, relative to the output folder, with --external-data (default: <output file>.data)')
     .option('--force', 'overwrite an existing output (and data file)')
     .option('--json', 'print a JSON summary on stdout')
-    .action(action((model: string, o: Record<string, unknown>) => {
-      const externalData = o.externalData === true;
-      if (!externalData && o.location !== undefined) throw new UsageError('--location needs --external-data');
-      if ((o.threshold as number) < 0) throw new UsageError(`--threshold must be at least 0 bytes, got ${String(o.threshold)}`);
-      const r = convertModelFile(model, o.output as string, {
-        externalData, threshold: o.threshold as number, location: o.location as string | undefined, force: o.force === true,
-      });
+    .action(action((model: string, _o: unknown, command: Command) => {
+      const o = convertFlags(new Flags(command));
+      const r = convertModelFile(model, o.output, { externalData: o.externalData, threshold: o.threshold, location: o.location, force: o.force });
       if (o.json) {
         printJson({
           input: r.input, output: r.path, modelBytes: r.modelBytes,

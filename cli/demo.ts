@@ -1,9 +1,11 @@
 /** `rp-onnx demo`: the main job on the embedded data, end to end, in a few minutes. */
 import type { Command } from 'commander';
-import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { Flags } from './flags.js';
 import { ProgressLine } from './progress.js';
 import { runDemo } from '../src/experiments/demo.js';
 import { toolVersion } from './tool-version.js';
+import { STRATEGIES } from '../src/passes/perturb.js';
 
 export function register(program: Command): void {
   program
@@ -18,8 +20,14 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for initialisation and shuffling', parseIntOption('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
     .option('--json', 'print JSON')
-    .action(action(async (o: { outDir: string; force?: boolean; trainExamples: number; epochs: number; gamma: number; strategy: string; seed: number; threads?: number; json?: boolean }) => {
-      if (o.strategy !== 'I' && o.strategy !== 'II') throw new UsageError(`--strategy must be I or II, got '${o.strategy}'`);
+    .action(action(async (_o: unknown, command: Command) => {
+      const f = new Flags(command);
+      const o = {
+        outDir: f.path('outDir', { required: true }), force: f.bool('force'), trainExamples: f.int('trainExamples', { min: 1, required: true }),
+        epochs: f.int('epochs', { min: 1, required: true }), gamma: f.number('gamma', { min: 0, required: true }),
+        strategy: f.choice('strategy', STRATEGIES, { required: true }), seed: f.int('seed', { required: true }), threads: f.int('threads', { min: 1 }),
+        json: f.bool('json'),
+      };
       const progress = new ProgressLine(true);
       const r = await runDemo({
         ...o, strategy: o.strategy, toolVersion: toolVersion(),

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import { ProgressLine } from './progress.js';
 import { checkOutputDir, writeFileAtomic } from '../src/fs-atomic.js';
 import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/data/index.js';
@@ -22,6 +23,21 @@ ${body}</table></body></html>
 `;
 }
 
+const DP_SGD_SCHEDULES = ['constant', 'cosine'] as const;
+
+/** `experiment dp-sgd`'s flags; the recipe's own ranges are checked by resolveRecipe. */
+function dpSgdFlags(f: Flags) {
+  const o = {
+    data: f.path('data', { required: true }), targetEpsilon: f.number('targetEpsilon', { required: true }),
+    model: f.choice('model', DP_SGD_MODELS, { required: true, how: 'one of' }), epochs: f.int('epochs'), batchSize: f.int('batchSize'),
+    physicalBatchSize: f.int('physicalBatchSize'), lr: f.number('lr'), momentum: f.number('momentum'),
+    schedule: f.choice('schedule', DP_SGD_SCHEDULES), maxGradNorm: f.number('maxGradNorm'), emaDecay: f.number('emaDecay'),
+    ema: f.bool('ema'), limit: f.int('limit', { min: 1 }), seed: f.int('seed'), threads: f.int('threads', { min: 1 }), json: f.bool('json'),
+  };
+  if (!o.ema && o.emaDecay !== undefined) throw new UsageError('--ema-decay and --no-ema contradict each other');
+  return o;
+}
+
 export function register(program: Command): void {
   const exp = program.command('experiment').description('reproduce the experiments of the seed papers');
   exp
@@ -37,12 +53,18 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
     .option('--queue <url>', 'make every run a job on BullMQ over Redis (redis://HOST:PORT), executed by `rp-onnx worker --queue URL` processes that can read --data at the same path (default: every run in this process)')
     .option('--json', 'print JSON')
-    .action(action(async (o: { data?: string; quick?: boolean; members?: number; epochs?: number; outDir: string; force?: boolean; seed: number; threads?: number; queue?: string; json?: boolean }) => {
-      const q = o.quick === true;
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const f = new Flags(cmd);
+      const o = {
+        data: f.path('data'), quick: f.bool('quick'), members: f.int('members', { min: 1 }), epochs: f.int('epochs', { min: 1 }),
+        outDir: f.path('outDir', { required: true }), force: f.bool('force'), seed: f.int('seed', { required: true }), threads: f.int('threads', { min: 1 }),
+        queue: f.string('queue'), json: f.bool('json'),
+      };
+      const q = o.quick;
       const name = q ? 'experiment-residual-perturbation-quick' : 'experiment-residual-perturbation';
       const files = [`${name}.md`, `${name}.html`];
       // Before an hour of training, not after it.
-      checkOutputDir(o.outDir, files, { force: o.force === true, flag: '--out-dir' });
+      checkOutputDir(o.outDir, files, { force: o.force, flag: '--out-dir' });
       const dir = o.data ?? findFashionMnist() ?? defaultDataDir();
       const train = loadDataDir(dir, { split: 'train' });
       const test = loadDataDir(dir, { split: 'test' });
@@ -62,7 +84,7 @@ export function register(program: Command): void {
         onRow: (r) => progress.done(`  ${r.method}: test ${(100 * r.testAccuracy).toFixed(2)}%, MIA AUC ${r.auc.toFixed(3)}, ${r.trainSeconds.toFixed(0)} s`),
       }).finally(() => runner?.close());
       const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${o.members ? ` --members ${o.members}` : ''}${o.epochs ? ` --epochs ${o.epochs}` : ''}`;
-      checkOutputDir(o.outDir, files, { force: o.force === true, flag: '--out-dir' });
+      checkOutputDir(o.outDir, files, { force: o.force, flag: '--out-dir' });
       mkdirSync(o.outDir, { recursive: true });
       const minutes = (Date.now() - started) / 60000;
       const md = `# Residual perturbation vs DP-SGD (Fashion-MNIST, ResNet-8)\n\nMade by \`${command}\` (data: ${dir}; ${train.count} training / ${test.count} test images; ${minutes.toFixed(1)} minutes on this machine).\nMembers are the first training examples the models were trained on; non-members as many test examples; the MIA columns are the best of the threshold attacks (loss, confidence, entropy, modified entropy) against the model as deployed (one noisy pass per query). Test accuracy is on the whole test split.\n\n${markdownTable(rows)}\n`;
@@ -92,19 +114,13 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the initialisation (noise and sampling always come from the OS CSPRNG)', parseIntOption('--seed'))
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
     .option('--json', 'print JSON on stdout')
-    .action(action(async (o: {
-      data: string; targetEpsilon: number; model: string; epochs?: number; batchSize?: number; physicalBatchSize?: number; lr?: number;
-      momentum?: number; schedule?: string; maxGradNorm?: number; emaDecay?: number; ema: boolean; limit?: number; seed?: number; threads?: number; json?: boolean;
-    }) => {
-      if (!(DP_SGD_MODELS as readonly string[]).includes(o.model)) throw new RpOnnxError(`--model must be one of ${DP_SGD_MODELS.join(', ')}, got '${o.model}'`);
-      if (o.schedule !== undefined && o.schedule !== 'constant' && o.schedule !== 'cosine') throw new RpOnnxError(`--schedule must be constant or cosine, got '${o.schedule}'`);
-      if (o.limit !== undefined && !(o.limit >= 1)) throw new RpOnnxError(`--limit must be a positive integer, got ${o.limit}`);
-      if (!o.ema && o.emaDecay !== undefined) throw new RpOnnxError('--ema-decay and --no-ema contradict each other');
-      const model = o.model as DpSgdModel;
+    .action(action(async (_o: unknown, command: Command) => {
+      const o = dpSgdFlags(new Flags(command));
+      const model = o.model;
       const base = DP_SGD_RECIPES[model];
       const recipe = resolveRecipe(model, {
         epochs: o.epochs, batchSize: o.batchSize, physicalBatchSize: o.physicalBatchSize, lr: o.lr, momentum: o.momentum,
-        schedule: o.schedule as 'constant' | 'cosine' | undefined, maxGradNorm: o.maxGradNorm, seed: o.seed,
+        schedule: o.schedule, maxGradNorm: o.maxGradNorm, seed: o.seed,
         ema: o.ema ? { decay: o.emaDecay ?? base.ema?.decay ?? 0.999, warmup: true } : null,
       });
       const train = loadDataDir(o.data, { split: 'train' });

@@ -1,6 +1,7 @@
 /** `rp-onnx inspect MODEL`: versions, inputs/outputs, parameters, op histogram, residual blocks. */
 import type { Command } from 'commander';
 import { action, printJson } from './common.js';
+import { Flags } from './flags.js';
 import { loadModel } from '../src/graph/io.js';
 import { summarizeModel, PARAMETERS_COUNTED, type ModelSummary, type ValueSummary } from '../src/graph/model-summary.js';
 import type { RecordedMetadata } from '../src/graph/rp-metadata.js';
@@ -20,9 +21,10 @@ positional embeddings and attention masks are not counted.
 Examples:
   rp-onnx inspect resnet18.onnx
   rp-onnx inspect resnet18.onnx --json | jq '.residualBlocks | length'`)
-    .action(action((path: string, o: { json?: boolean }) => {
+    .action(action((path: string, _o: unknown, command: Command) => {
+      const json = new Flags(command).bool('json');
       const summary = summarizeModel(loadModel(path));
-      if (o.json) printJson(summary);
+      if (json) printJson(summary);
       else process.stdout.write(formatSummary(path, summary));
     }));
 }

@@ -2,9 +2,10 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { action, printJson, parseIntOption } from './common.js';
+import { Flags } from './flags.js';
 import { saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
-import { BUILTIN_MODELS, findModel, countParameters, type ModelOptions, type NormKind } from '../models/index.js';
+import { BUILTIN_MODELS, findModel, countParameters, NORM_KINDS, type ModelOptions } from '../models/index.js';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -15,7 +16,8 @@ export function register(program: Command): void {
     .command('list')
     .description('list the built-in models with their parameter counts for default options')
     .option('--json', 'print JSON on stdout')
-    .action(action((o: { json?: boolean }) => {
+    .action(action((_o: unknown, command: Command) => {
+      const json = new Flags(command).bool('json');
       const rows = BUILTIN_MODELS.map((m) => {
         const opts = m.resolve();
         const p = m.parameters();
@@ -25,7 +27,7 @@ export function register(program: Command): void {
           parameters: p.trainable, buffers: p.buffers,
         };
       });
-      if (o.json) {
+      if (json) {
         printJson(rows);
         return;
       }
@@ -49,18 +51,20 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the weight initialisation', parseIntOption('--seed'), 0)
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print a JSON summary on stdout')
-    .action(action((name: string, o: Record<string, unknown>) => {
+    .action(action((name: string, _o: unknown, command: Command) => {
+      const f = new Flags(command);
       const entry = findModel(name);
-      const output = o.output as string;
-      checkOutputPath(output, { force: o.force === true, flag: '-o' });
+      const output = f.path('output', { required: true });
+      const json = f.bool('json');
       const opts: ModelOptions = {
-        inChannels: o.inChannels as number | undefined,
-        classes: o.classes as number | undefined,
-        imageSize: o.imageSize as number | undefined,
-        norm: o.norm as NormKind | undefined,
-        groups: o.groups as number | undefined,
-        seed: o.seed as number,
+        inChannels: f.int('inChannels', { min: 1 }),
+        classes: f.int('classes', { min: 1 }),
+        imageSize: f.int('imageSize', { min: 1 }),
+        norm: f.choice('norm', NORM_KINDS),
+        groups: f.int('groups', { min: 1 }),
+        seed: f.int('seed', { required: true }),
       };
+      checkOutputPath(output, { force: f.bool('force'), flag: '-o' });
       const resolved = entry.resolve(opts);
       const model = entry.build(resolved);
       saveModel(model, output);
@@ -71,7 +75,7 @@ export function register(program: Command): void {
         parameters: p.trainable, buffers: p.buffers, nodes: model.graph.nodes.length,
         opset: model.opset(), irVersion: model.irVersion, bytes: statSync(output).size,
       };
-      if (o.json) {
+      if (json) {
         printJson(summary);
         return;
       }

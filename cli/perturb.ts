@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { basename, dirname, join } from 'node:path';
 import { action, printJson, parseIntOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import { toolVersion } from './tool-version.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
@@ -26,6 +27,32 @@ function parseGamma(v: string): number[] {
   return values;
 }
 
+interface PerturbFlags {
+  gamma: number[];
+  output?: string;
+  strategy: Strategy;
+  scale: NoiseScale;
+  /** Block indices or Add node names. */
+  blocks?: (number | string)[];
+  seed?: number;
+  force: boolean;
+  json: boolean;
+}
+
+function perturbFlags(f: Flags): PerturbFlags {
+  const gamma = f.string('gamma', { required: true });
+  return {
+    gamma: parseGamma(gamma),
+    output: f.path('output'),
+    strategy: f.choice('strategy', STRATEGIES, { required: true }),
+    scale: f.choice('scale', NOISE_SCALES, { required: true }),
+    blocks: f.list('blocks')?.map((s) => (/^\d+$/.test(s) ? Number(s) : s)),
+    seed: f.int('seed'),
+    force: f.bool('force'),
+    json: f.bool('json'),
+  };
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
@@ -36,7 +63,7 @@ export function register(program: Command): void {
     .command('perturb')
     .description('inject Gaussian noise at every residual block (residual perturbation, Tao et al.): out = x + F(x) + gamma * n (I) or + gamma * x * n (II)')
     .argument('<model>', 'ONNX model with residual connections')
-    .requiredOption('--gamma <g>', 'noise level: one value, or a comma list with one value per selected block', parseGamma)
+    .requiredOption('--gamma <g>', 'noise level: one value, or a comma list with one value per selected block')
     .option('-o, --output <file>', 'output file (default: <model>.rp.onnx beside the input)')
     .option('--strategy <s>', 'I: additive noise gamma*n; II: multiplicative gamma*x*n', 'I')
     .option('--scale <kind>', 'absolute: gamma as given; std: gamma times the per-example std of the block output F(x)', 'absolute')
@@ -50,16 +77,14 @@ Examples:
   rp-onnx perturb resnet8.onnx --gamma 0.1,0.2,0.4 --strategy II -o noisy.onnx
 Noise is fresh for every example and run. rp-onnx predict/serve give every session new seeds from the OS;
 plain onnxruntime, without --seed, draws the same noise in every session created in one process.`)
-    .action(action((modelPath: string, o: { gamma: number[]; output?: string; strategy: string; scale: string; blocks?: string; seed?: number; force?: boolean; json?: boolean }) => {
-      if (!STRATEGIES.includes(o.strategy as Strategy)) throw new UsageError(`--strategy must be I or II, got '${o.strategy}'`);
-      if (!NOISE_SCALES.includes(o.scale as NoiseScale)) throw new UsageError(`--scale must be absolute or std, got '${o.scale}'`);
+    .action(action((modelPath: string, _o: unknown, command: Command) => {
+      const o = perturbFlags(new Flags(command));
       const output = o.output ?? defaultPerturbedPath(modelPath);
-      checkOutputPath(output, { force: o.force === true, inputs: [modelPath], flag: '-o' });
-      const blocks = o.blocks?.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+      checkOutputPath(output, { force: o.force, inputs: [modelPath], flag: '-o' });
       const input = loadModel(modelPath);
       const { model, blocks: done } = withFlags(PERTURB_FLAGS, () => perturbModel(input, {
-        gamma: o.gamma.length === 1 ? o.gamma[0]! : o.gamma, strategy: o.strategy as Strategy, scale: o.scale as NoiseScale,
-        blocks, seed: o.seed, force: o.force === true, toolVersion: toolVersion(),
+        gamma: o.gamma.length === 1 ? o.gamma[0]! : o.gamma, strategy: o.strategy, scale: o.scale,
+        blocks: o.blocks, seed: o.seed, force: o.force, toolVersion: toolVersion(),
       }));
       saveModel(model, output);
       const summary = {

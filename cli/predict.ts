@@ -2,10 +2,11 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { action, printJson, parseIntOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import { loadModel } from '../src/graph/io.js';
 import { tensorTypeOf, type Model } from '../src/graph/ir.js';
 import { RpOnnxError } from '../src/errors.js';
-import { loadDataDir, parseNpy, fitExamplesToModel, type Layout, type Split } from '../src/data/index.js';
+import { loadDataDir, parseNpy, fitExamplesToModel, LAYOUTS, type Layout, type Split } from '../src/data/index.js';
 import { predict, type PredictInput } from '../src/runtime/predict.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../src/runtime/session.js';
 
@@ -26,6 +27,24 @@ function npyInput(path: string, model: Model): PredictInput {
   return { data, count: single ? 1 : arr.shape[0]!, shape };
 }
 
+const SPLITS: readonly Split[] = ['train', 'test'];
+
+interface PredictFlags {
+  data?: string; split: Split; input?: string; samples: number; ensemble: string[]; batch: number; limit?: number;
+  executionProvider: ExecutionProvider; threads?: number; seed?: number; layout?: Layout; json: boolean;
+}
+
+function predictFlags(f: Flags): PredictFlags {
+  const o: PredictFlags = {
+    data: f.path('data'), split: f.choice('split', SPLITS, { required: true }), input: f.path('input'),
+    samples: f.int('samples', { min: 1, required: true }), ensemble: f.list('ensemble') ?? [], batch: f.int('batch', { min: 1, required: true }),
+    limit: f.int('limit', { min: 1 }), executionProvider: f.choice('executionProvider', EXECUTION_PROVIDERS, { required: true, how: 'one of' }),
+    threads: f.int('threads', { min: 1 }), seed: f.int('seed'), layout: f.choice('layout', LAYOUTS), json: f.bool('json'),
+  };
+  if ((o.data === undefined) === (o.input === undefined)) throw new UsageError('give exactly one of --data DIR and --input FILE.npy');
+  return o;
+}
+
 export function register(program: Command): void {
   program
     .command('predict')
@@ -43,27 +62,20 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed the noise (reproducible runs); default: fresh OS entropy per model', parseIntOption('--seed'))
     .option('--layout <layout>', 'input layout of the model: nchw | nhwc (default: detected from its input shape)')
     .option('--json', 'print JSON on stdout')
-    .action(action(async (modelPath: string, o: {
-      data?: string; split: string; input?: string; samples: number; ensemble?: string; batch: number; limit?: number;
-      executionProvider: string; threads?: number; seed?: number; layout?: string; json?: boolean;
-    }) => {
-      if ((o.data === undefined) === (o.input === undefined)) throw new UsageError('give exactly one of --data DIR and --input FILE.npy');
-      if (!EXECUTION_PROVIDERS.includes(o.executionProvider as ExecutionProvider)) {
-        throw new UsageError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
-      }
-      const paths = [modelPath, ...(o.ensemble?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [])];
+    .action(action(async (modelPath: string, _o: unknown, command: Command) => {
+      const o = predictFlags(new Flags(command));
+      const paths = [modelPath, ...o.ensemble];
       const models = paths.map((p) => loadModel(p));
       let input: PredictInput;
       if (o.data !== undefined) {
-        if (o.split !== 'train' && o.split !== 'test') throw new UsageError(`--split must be train or test, got '${o.split}'`);
-        const ds = loadDataDir(o.data, { split: o.split as Split });
+        const ds = loadDataDir(o.data, { split: o.split });
         input = { data: ds.images, count: ds.count, shape: ds.shape, labels: ds.labels };
       } else {
         input = npyInput(o.input!, models[0]!);
       }
-      input = fitExamplesToModel(models[0]!, input, { layout: o.layout as Layout | undefined, source: o.data ?? o.input });
+      input = fitExamplesToModel(models[0]!, input, { layout: o.layout, source: o.data ?? o.input });
       const r = await predict(models, input, {
-        samples: o.samples, batch: o.batch, limit: o.limit, executionProvider: o.executionProvider as ExecutionProvider,
+        samples: o.samples, batch: o.batch, limit: o.limit, executionProvider: o.executionProvider,
         threads: o.threads, noiseSeed: o.seed ?? 'secure',
       });
       const rows = (n: number) => Array.from({ length: n }, (_, i) => Array.from(r.logits.subarray(i * r.classes, (i + 1) * r.classes)));

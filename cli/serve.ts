@@ -1,13 +1,28 @@
 /** `rp-onnx serve`: HTTP inference server for a (noisy) model, micro-batched, graceful on SIGTERM. */
 import type { Command } from 'commander';
-import { action, parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { action, parseIntOption, parseNumberOption } from './common.js';
+import { Flags } from './flags.js';
 import { startServer } from '../src/serve/server.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../src/runtime/session.js';
 
-interface ServeCliOptions {
-  port: number; host: string; samples: number; maxBatch: number; maxBodyBytes: number; executionProvider: string; threads?: number;
+interface ServeFlags {
+  port: number; host: string; samples: number; maxBatch: number; maxBodyBytes: number; executionProvider: ExecutionProvider; threads?: number;
   headerTimeout: number; requestTimeout: number; keepAliveTimeout: number; maxConnections: number; drainTimeout: number;
-  exposeMetadata?: string; json?: boolean;
+  exposeMetadata: string[]; json: boolean;
+}
+
+/** `serve`'s flags, in the ranges and words of startServer's own checks (which library callers get). */
+function serveFlags(f: Flags): ServeFlags {
+  const seconds = (key: string) => f.number(key, { above: 0, says: 'a positive number of seconds', required: true });
+  return {
+    port: f.int('port', { min: 0, max: 65535, says: 'an integer in 0..65535', required: true }), host: f.string('host', { required: true }),
+    samples: f.int('samples', { min: 1, required: true }), maxBatch: f.int('maxBatch', { min: 1, required: true }),
+    maxBodyBytes: f.int('maxBodyBytes', { min: 1, required: true }),
+    executionProvider: f.choice('executionProvider', EXECUTION_PROVIDERS, { required: true, how: 'one of' }), threads: f.int('threads', { min: 1 }),
+    headerTimeout: seconds('headerTimeout'), requestTimeout: seconds('requestTimeout'), keepAliveTimeout: seconds('keepAliveTimeout'),
+    maxConnections: f.int('maxConnections', { min: 1, required: true }), drainTimeout: seconds('drainTimeout'),
+    exposeMetadata: f.list('exposeMetadata') ?? [], json: f.bool('json'),
+  };
 }
 
 export function register(program: Command): void {
@@ -35,14 +50,12 @@ Example:
   curl -s localhost:8080/v1/predict -H 'Content-Type: application/json' -d '{"inputs": [...], "shape": [1, 1, 28, 28]}'
 On SIGTERM or SIGINT the server stops accepting connections, answers every request it has received,
 closes the idle connections and exits 0 (a second signal exits at once with 1).`)
-    .action(action(async (modelPath: string, o: ServeCliOptions) => {
-      if (!EXECUTION_PROVIDERS.includes(o.executionProvider as ExecutionProvider)) {
-        throw new UsageError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${o.executionProvider}'`);
-      }
-      const exposeMetadata = o.exposeMetadata?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
+    .action(action(async (modelPath: string, _o: unknown, command: Command) => {
+      const o = serveFlags(new Flags(command));
+      const { exposeMetadata } = o;
       const server = await startServer({
         model: modelPath, port: o.port, host: o.host, samples: o.samples, maxBatch: o.maxBatch, maxBodyBytes: o.maxBodyBytes,
-        executionProvider: o.executionProvider as ExecutionProvider, threads: o.threads,
+        executionProvider: o.executionProvider, threads: o.threads,
         headersTimeoutMs: o.headerTimeout * 1000, requestTimeoutMs: o.requestTimeout * 1000, keepAliveTimeoutMs: o.keepAliveTimeout * 1000,
         maxConnections: o.maxConnections, drainTimeoutMs: o.drainTimeout * 1000, exposeMetadata,
         log: (line) => process.stderr.write(`${line}\n`),

@@ -1,6 +1,7 @@
 /** `rp-onnx strip`: remove residual perturbation, restoring the original computation. */
 import type { Command } from 'commander';
 import { action, printJson } from './common.js';
+import { Flags } from './flags.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
 import { stripPerturbation } from '../src/passes/strip.js';
@@ -13,8 +14,10 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <file>', 'output file')
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print JSON on stdout')
-    .action(action((modelPath: string, o: { output: string; force?: boolean; json?: boolean }) => {
-      checkOutputPath(o.output, { force: o.force === true, inputs: [modelPath], flag: '-o' });
+    .action(action((modelPath: string, _o: unknown, command: Command) => {
+      const f = new Flags(command);
+      const o = { output: f.path('output', { required: true }), force: f.bool('force'), json: f.bool('json') };
+      checkOutputPath(o.output, { force: o.force, inputs: [modelPath], flag: '-o' });
       const r = stripPerturbation(loadModel(modelPath));
       saveModel(r.model, o.output);
       if (o.json) {

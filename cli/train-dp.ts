@@ -1,8 +1,8 @@
 /** The DP-SGD flags of `rp-onnx train`: their registration (defaults from DP_DEFAULTS) and their one typed parse. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { parseIntOption, parseNumberOption } from './common.js';
-import { RpOnnxError } from '../src/errors.js';
+import { parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import type { DpOptions } from '../src/train/dp/dp-sgd.js';
 import { NOISE_SCHEDULES, type NoiseScheduleName } from '../src/train/dp/noise-schedule.js';
 import { ACCOUNTANTS, DP_DEFAULTS, defaultDelta, type AccountantName } from '../src/train/dp/defaults.js';
@@ -72,46 +72,35 @@ const DP_ONLY: readonly (keyof DpFlags)[] = [
   'dpSeed', 'normFix', 'publicData', 'physicalBatch',
 ];
 
-/** The flag a user typed for a commander attribute name. */
-function flagOf(cmd: Command, key: string): string {
-  const opt = cmd.options.find((o) => o.attributeName() === key);
-  return opt?.long ?? `--${key}`;
-}
-
-/** Whether the user gave the option (not its default). */
-export function given(cmd: Command, key: string): boolean {
-  const src = cmd.getOptionValueSource(key);
-  return src !== undefined && src !== 'default';
-}
-
 /**
  * The DP part of `train`'s options: undefined without --dp (where any DP flag is an error:
  * silently training without privacy is the worst outcome), else the library's request.
  */
 export function readDpFlags(cmd: Command, examples: number): TrainPrivately | undefined {
   const o = cmd.opts<DpFlags>();
+  const f = new Flags(cmd);
   if (!o.dp) {
-    const stray = DP_ONLY.filter((k) => given(cmd, k));
-    if (stray.length > 0) throw new RpOnnxError(`${stray.map((k) => flagOf(cmd, k)).join(', ')} ${stray.length > 1 ? 'are DP-SGD options' : 'is a DP-SGD option'}: add --dp to train privately`);
+    const stray = DP_ONLY.filter((k) => f.given(k));
+    if (stray.length > 0) throw new UsageError(`${stray.map((k) => f.flag(k)).join(', ')} ${stray.length > 1 ? 'are DP-SGD options' : 'is a DP-SGD option'}: add --dp to train privately`);
     return undefined;
   }
-  if (o.noiseMultiplier === undefined && o.targetEpsilon === undefined) throw new RpOnnxError('--dp needs --noise-multiplier or --target-epsilon');
-  if (o.encode !== undefined && o.k === undefined) throw new RpOnnxError('--encode topk needs --k');
-  if (o.k !== undefined && o.encode === undefined) throw new RpOnnxError('--k needs --encode topk');
-  if (!o.secureRng && o.dpSeed === undefined) throw new RpOnnxError('--no-secure-rng needs --dp-seed');
-  if (o.secureRng && o.dpSeed !== undefined) throw new RpOnnxError('--dp-seed needs --no-secure-rng (secure noise takes no seed)');
-  if (given(cmd, 'seed')) {
-    throw new RpOnnxError('--seed with --dp: batch sampling is drawn from the OS CSPRNG (a seeded sampler is replayable); for a replayable, non-private run use --no-secure-rng --dp-seed N');
+  if (o.noiseMultiplier === undefined && o.targetEpsilon === undefined) throw new UsageError('--dp needs --noise-multiplier or --target-epsilon');
+  if (o.encode !== undefined && o.k === undefined) throw new UsageError('--encode topk needs --k');
+  if (o.k !== undefined && o.encode === undefined) throw new UsageError('--k needs --encode topk');
+  if (!o.secureRng && o.dpSeed === undefined) throw new UsageError('--no-secure-rng needs --dp-seed');
+  if (o.secureRng && o.dpSeed !== undefined) throw new UsageError('--dp-seed needs --no-secure-rng (secure noise takes no seed)');
+  if (f.given('seed')) {
+    throw new UsageError('--seed with --dp: batch sampling is drawn from the OS CSPRNG (a seeded sampler is replayable); for a replayable, non-private run use --no-secure-rng --dp-seed N');
   }
-  if (o.publicData !== undefined && o.normFix !== 'public-batch') throw new RpOnnxError('--public-data needs --norm-fix public-batch');
-  if (o.normFix === 'public-batch' && o.publicData === undefined) throw new RpOnnxError('--norm-fix public-batch needs --public-data DIR (public examples, disjoint from the private data)');
-  if (o.sampling === 'poisson' && given(cmd, 'shuffle')) throw new RpOnnxError('--no-shuffle needs --sampling shuffle: Poisson sampling has no order');
+  if (o.publicData !== undefined && o.normFix !== 'public-batch') throw new UsageError('--public-data needs --norm-fix public-batch');
+  if (o.normFix === 'public-batch' && o.publicData === undefined) throw new UsageError('--norm-fix public-batch needs --public-data DIR (public examples, disjoint from the private data)');
+  if (o.sampling === 'poisson' && f.given('shuffle')) throw new UsageError('--no-shuffle needs --sampling shuffle: Poisson sampling has no order');
   const denoise = o.denoise === undefined ? undefined : o.denoise === true ? DP_DEFAULTS.denoiseThreshold : Number(o.denoise);
-  if (denoise !== undefined && !(denoise > 0)) throw new RpOnnxError(`--denoise threshold must be > 0, got '${String(o.denoise)}'`);
-  if (o.delta !== undefined && !(o.delta > 0 && o.delta < 1)) throw new RpOnnxError(`--delta must be in (0, 1), got ${o.delta}`);
-  if (!(o.maxGradNorm > 0)) throw new RpOnnxError('--max-grad-norm must be > 0');
-  if (o.targetEpsilon !== undefined && !(o.targetEpsilon > 0)) throw new RpOnnxError('--target-epsilon must be > 0');
-  if (o.noiseMultiplier !== undefined && !(o.noiseMultiplier >= 0)) throw new RpOnnxError('--noise-multiplier must be >= 0');
+  if (denoise !== undefined && !(denoise > 0)) throw new UsageError(`--denoise threshold must be > 0, got '${String(o.denoise)}'`);
+  if (o.delta !== undefined && !(o.delta > 0 && o.delta < 1)) throw new UsageError(`--delta must be in (0, 1), got ${o.delta}`);
+  if (!(o.maxGradNorm > 0)) throw new UsageError('--max-grad-norm must be > 0');
+  if (o.targetEpsilon !== undefined && !(o.targetEpsilon > 0)) throw new UsageError('--target-epsilon must be > 0');
+  if (o.noiseMultiplier !== undefined && !(o.noiseMultiplier >= 0)) throw new UsageError('--noise-multiplier must be >= 0');
   const options: DpOptions = {
     maxGradNorm: o.maxGradNorm,
     delta: o.delta ?? defaultDelta(examples),
@@ -132,6 +121,6 @@ export function readDpFlags(cmd: Command, examples: number): TrainPrivately | un
     secureRng: o.secureRng,
     seed: o.dpSeed,
   };
-  if (o.physicalBatch !== undefined && !(o.physicalBatch >= 1)) throw new RpOnnxError(`--physical-batch must be a positive integer, got ${o.physicalBatch}`);
+  if (o.physicalBatch !== undefined && !(o.physicalBatch >= 1)) throw new UsageError(`--physical-batch must be a positive integer, got ${o.physicalBatch}`);
   return { options, normFix: o.normFix, publicData: o.publicData, physicalBatchSize: o.physicalBatch };
 }

@@ -3,12 +3,12 @@ import { TRAINING_DEFAULTS } from '../src/train/defaults.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { basename, dirname, join } from 'node:path';
-import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
+import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
 import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
 import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/data/index.js';
-import { RpOnnxError } from '../src/errors.js';
+import { RpOnnxError, withFlags } from '../src/errors.js';
 import { toolVersion } from './tool-version.js';
 import { readDpFlags, registerDpOptions } from './train-dp.js';
 import { trainModel } from '../src/train/train-model.js';
@@ -21,6 +21,13 @@ function defaultOutput(model: string): string {
 }
 
 const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').filter(Boolean)];
+
+/** The flag that sets each parameter of trainModel (its recipe, options and DpOptions), for its errors. */
+export const TRAIN_FLAGS: Readonly<Record<string, string>> = {
+  normFix: '--norm-fix', publicData: '--public-data', targetEpsilon: '--target-epsilon', noiseMultiplier: '--noise-multiplier',
+  maxGradNorm: '--max-grad-norm', batchSize: '--batch', encodeTopK: '--k', clipCountNoise: '--clip-count-noise',
+  noisePeriodSteps: '--noise-period', delta: '--delta', checkpointDir: '--checkpoint-dir', resume: '--resume', overwriteCheckpoints: '--force', canaries: '--audit-canaries',
+};
 
 /** `train`'s non-DP flags as commander stores them. */
 interface TrainFlags {
@@ -90,14 +97,14 @@ export function register(program: Command): void {
     const o = command.opts<TrainFlags>();
     const output = o.output ?? defaultOutput(modelPath);
     checkOutputPath(output, { force: o.force === true, inputs: [modelPath] });
-    if (o.epochs !== undefined && o.steps !== undefined) throw new RpOnnxError('give either --epochs or --steps, not both');
-    if (o.resume && !o.checkpointDir) throw new RpOnnxError('--resume needs --checkpoint-dir');
-    if (!(o.batch >= 1)) throw new RpOnnxError(`--batch must be a positive integer, got ${o.batch}`);
-    if (o.limit !== undefined && !(o.limit >= 1)) throw new RpOnnxError(`--limit must be a positive integer, got ${o.limit}`);
-    if (o.canaryKind !== undefined && o.auditCanaries === undefined) throw new RpOnnxError('--canary-kind goes with --audit-canaries M');
-    if (o.auditCanaries !== undefined && !(o.auditCanaries >= 2)) throw new RpOnnxError(`--audit-canaries must be an integer >= 2, got ${o.auditCanaries}`);
+    if (o.epochs !== undefined && o.steps !== undefined) throw new UsageError('give either --epochs or --steps, not both');
+    if (o.resume && !o.checkpointDir) throw new UsageError('--resume needs --checkpoint-dir');
+    if (!(o.batch >= 1)) throw new UsageError(`--batch must be a positive integer, got ${o.batch}`);
+    if (o.limit !== undefined && !(o.limit >= 1)) throw new UsageError(`--limit must be a positive integer, got ${o.limit}`);
+    if (o.canaryKind !== undefined && o.auditCanaries === undefined) throw new UsageError('--canary-kind goes with --audit-canaries M');
+    if (o.auditCanaries !== undefined && !(o.auditCanaries >= 2)) throw new UsageError(`--audit-canaries must be an integer >= 2, got ${o.auditCanaries}`);
     // The canaries and their coins are drawn afresh and are not in a checkpoint: a resumed run would train on others.
-    if (o.auditCanaries !== undefined && o.resume) throw new RpOnnxError('--audit-canaries cannot be combined with --resume (the canaries of the interrupted run are not in its checkpoint)');
+    if (o.auditCanaries !== undefined && o.resume) throw new UsageError('--audit-canaries cannot be combined with --resume (the canaries of the interrupted run are not in its checkpoint)');
     const model = loadModel(modelPath);
     const dataDir = o.data ?? defaultDataDir();
     let train = loadDataDir(dataDir, { split: 'train' });
@@ -110,7 +117,7 @@ export function register(program: Command): void {
     const interrupt = interruptOnSigint(progress);
     // Under DP the training loss and accuracy are computed on the private data without noise.
     const trainLabel = dp ? 'train loss (not private)' : 'train loss';
-    const outcome = await trainModel({
+    const outcome = await withFlags(TRAIN_FLAGS, () => trainModel({
       model, train, test, dataName: dataDir, dp,
       ...(o.auditCanaries !== undefined ? { audit: oneRunAuditHook({ canaries: o.auditCanaries, kind: o.canaryKind ?? 'mislabel', threads: o.threads }) } : {}),
       recipe: {
@@ -127,7 +134,7 @@ export function register(program: Command): void {
         onProgress: (p) => progress.update(p.step / p.stepsInEpoch, progressText(p, trainLabel)),
         onEpoch: (e) => progress.done(epochText(e, trainLabel)),
       },
-    }).catch((e: unknown) => { throw withFlagNames(e); }).finally(() => interrupt.release());
+    })).finally(() => interrupt.release());
     const result = outcome.result;
     if (result.interrupted) throw new RpOnnxError(`training interrupted after ${result.steps} steps; ${output} was not written`, { exitCode: 130 });
     if (result.stoppedByBudget) progress.done(`stopped after ${result.steps} steps: the next step would exceed --target-epsilon ${dp?.options.targetEpsilon}`);
@@ -171,19 +178,4 @@ function epochText(e: EpochReport, trainLabel: string): string {
     (e.testAccuracy !== null ? `, test acc ${(100 * e.testAccuracy).toFixed(2)}%` : '') +
     (e.epsilon !== undefined ? `, epsilon ${e.epsilon === null ? 'not claimed' : e.epsilon.toFixed(3)}` : '') +
     `, ${e.seconds.toFixed(1)} s (${e.examplesPerSecond.toFixed(0)} ex/s)`;
-}
-
-/** The library names its parameters; the user typed flags. */
-const FLAG_OF: Record<string, string> = {
-  normFix: '--norm-fix', publicData: '--public-data', targetEpsilon: '--target-epsilon', noiseMultiplier: '--noise-multiplier',
-  maxGradNorm: '--max-grad-norm', batchSize: '--batch', encodeTopK: '--k', clipCountNoise: '--clip-count-noise',
-  noisePeriodSteps: '--noise-period', delta: '--delta', 'checkpoint directory': '--checkpoint-dir', 'resume:': '--resume:',
-  'or force to': 'or --force to', 'run without resume': 'run without --resume',
-};
-
-function withFlagNames(e: unknown): unknown {
-  if (!(e instanceof RpOnnxError)) return e;
-  let m = e.message;
-  for (const [name, flag] of Object.entries(FLAG_OF)) m = m.replace(new RegExp(`(^|[^\\w-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w])`, 'g'), `$1${flag}`);
-  return m === e.message ? e : new RpOnnxError(m, { exitCode: e.exitCode, cause: e });
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { action, parseIntOption } from './common.js';
-import { RpOnnxError } from '../src/errors.js';
+import { Flags } from './flags.js';
 import { startQueueWorker, DEFAULT_QUEUE_NAME } from '../src/jobs/bullmq.js';
 import { shadowJobHandler, SHADOW_JOB_NAME } from '../src/audit/shadow-jobs.js';
 import { experimentRunHandler, EXPERIMENT_RUN_JOB_NAME } from '../src/experiments/residual-perturbation-jobs.js';
@@ -16,9 +16,12 @@ export function register(program: Command): void {
     .option('--artifacts <dir>', 'write models here and send their names (a folder the audit reads too) instead of sending the bytes through Redis')
     .option('--lock-duration <ms>', 'a job held by a worker that stopped responding this long is retried elsewhere', parseIntOption('--lock-duration'), 30_000)
     .option('--queue-name <name>', 'queue name', DEFAULT_QUEUE_NAME)
-    .action(action(async (o: { queue: string; concurrency: number; artifacts?: string; lockDuration: number; queueName: string }) => {
-      if (!(o.concurrency >= 1)) throw new RpOnnxError(`--concurrency must be a positive integer, got ${o.concurrency}`);
-      if (!(o.lockDuration >= 500)) throw new RpOnnxError(`--lock-duration must be at least 500 ms, got ${o.lockDuration}`);
+    .action(action(async (_o: unknown, command: Command) => {
+      const f = new Flags(command);
+      const o = {
+        queue: f.string('queue', { required: true }), concurrency: f.int('concurrency', { min: 1, required: true }), artifacts: f.path('artifacts'),
+        lockDuration: f.int('lockDuration', { min: 500, says: 'at least 500 ms', required: true }), queueName: f.string('queueName', { required: true }),
+      };
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       if (o.concurrency > 1) {
         superviseWorkers(o.concurrency, log);

@@ -3,38 +3,59 @@
  * at fault and, where there is one, the fix. The CLI prints `error: <message>` and exits non-zero;
  * anything else that escapes is a bug and is printed with its stack under --verbose.
  *
- * Library code names its own parameters (`gamma`, `blocks`), never a command-line flag: an error
- * about a parameter carries `param`, and the CLI, which knows which flag sets it, renames it.
+ * Library code names its own parameters (`gamma`, `checkpointDir`), never a command-line flag: an
+ * error about parameters carries them in `params`, and the CLI, which knows which flag sets each,
+ * renames them with `withFlags` and the command's parameter -> flag table. That is the only
+ * renaming there is: a message is never searched for anything but the parameters it declares.
  */
 export class RpOnnxError extends Error {
   /** Process exit code the CLI uses for this error (2 = bad usage/input, 1 = runtime failure). */
   readonly exitCode: number;
-  /** The library parameter (an identifier) the message is about, mentioned in the message. */
-  readonly param: string | undefined;
-  constructor(message: string, options?: { exitCode?: number; cause?: unknown; param?: string }) {
+  /** The library parameters (identifiers) the message is about, each mentioned in it. */
+  readonly params: readonly string[];
+  constructor(message: string, options?: { exitCode?: number; cause?: unknown; param?: string | readonly string[] }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'RpOnnxError';
     this.exitCode = options?.exitCode ?? 2;
-    this.param = options?.param;
+    const p = options?.param;
+    this.params = p === undefined ? [] : typeof p === 'string' ? [p] : [...p];
   }
 
-  /** The same error with its parameter written as the flag that sets it (`gamma` -> `--gamma`). */
+  /** The first (or only) parameter the message is about. */
+  get param(): string | undefined {
+    return this.params[0];
+  }
+
+  /**
+   * The same error with its parameters written as the flags that set them (`gamma` -> `--gamma`):
+   * every whole-word mention of a parameter the table maps becomes its flag; a message that
+   * mentions none of them gets the first one's flag in front.
+   */
   withFlags(flags: Readonly<Record<string, string>>): RpOnnxError {
-    const flag = this.param !== undefined ? flags[this.param] : undefined;
-    if (flag === undefined) return this;
-    // The parameter's first mention as a whole word becomes the flag; a message that does not
-    // mention it gets the flag in front.
-    const word = new RegExp(`(^|[^\\w-])${this.param!}(?![\\w-])`);
-    const message = word.test(this.message) ? this.message.replace(word, (_, pre: string) => pre + flag) : `${flag}: ${this.message}`;
-    return new RpOnnxError(message, { exitCode: this.exitCode, cause: this.cause });
+    const mapped = this.params.filter((p) => flags[p] !== undefined);
+    if (mapped.length === 0) return this;
+    let message = this.message;
+    for (const p of mapped) {
+      const word = new RegExp(`(^|[^\\w-])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`, 'g');
+      message = message.replace(word, (_, pre: string) => pre + flags[p]!);
+    }
+    if (message === this.message) message = `${flags[mapped[0]!]!}: ${message}`;
+    return new RpOnnxError(message, { exitCode: this.exitCode, cause: this.cause ?? this });
   }
 }
 
-/** Runs library code for a command, renaming parameters in its errors to the command's flags. */
+/**
+ * Runs library code for a command (sync or async), renaming the parameters in its errors to the
+ * command's flags.
+ */
 export function withFlags<T>(flags: Readonly<Record<string, string>>, fn: () => T): T {
+  const rename = (e: unknown) => (e instanceof RpOnnxError ? e.withFlags(flags) : e);
+  let result: T;
   try {
-    return fn();
+    result = fn();
   } catch (e) {
-    throw e instanceof RpOnnxError ? e.withFlags(flags) : e;
+    throw rename(e);
   }
+  if (result instanceof Promise) return result.catch((e: unknown) => { throw rename(e); }) as T;
+  return result;
 }

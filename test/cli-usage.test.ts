@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../cli/program.js';
-import { cliMany, type CliRun } from './helpers/cli-runs.js';
+import { assertUsage, cliMany } from './helpers/cli-runs.js';
 import { commandPath } from '../cli/common.js';
 import { buildResNet } from '../models/resnet.js';
 import { saveModel } from '../src/graph/io.js';
@@ -22,16 +22,6 @@ import { saveModel } from '../src/graph/io.js';
 function leaves(cmd: Command): Command[] {
   const subs = cmd.commands.filter((c) => c.name() !== 'help');
   return subs.length === 0 ? [cmd] : subs.flatMap(leaves);
-}
-
-function assertUsage(r: CliRun, path: string, what: string, message?: RegExp): void {
-  assert.equal(r.code, 2, `${what}: exit code (stderr: ${r.stderr})`);
-  assert.equal(r.stdout, '', `${what}: nothing on stdout`);
-  const lines = r.stderr.split('\n');
-  assert.equal(lines.length, 2, `${what}: one line, got ${JSON.stringify(r.stderr)}`);
-  assert.match(lines[0]!, /^error: \S/, what);
-  assert.ok(lines[0]!.endsWith(` (see '${path} --help')`), `${what}: hint in ${JSON.stringify(lines[0])}`);
-  if (message) assert.match(lines[0]!, message, what);
 }
 
 const all = leaves(buildProgram());

@@ -10,7 +10,7 @@ import { type DpOptions } from '../src/train/dp/dp-sgd.js';
 import { planNoise } from '../src/train/dp/plan.js';
 import { epsilon } from '../src/privacy/rdp.js';
 import { PrvAccountant } from '../src/privacy/accountants/prv.js';
-import { erfc } from '../src/privacy/special.js';
+import { gaussianEpsilon } from './helpers/gaussian-mechanism.js';
 import { Random } from '../src/random.js';
 import { batchNormToGroupNorm } from '../src/passes/norm-fix.js';
 import { buildResNet } from '../models/index.js';
@@ -74,21 +74,6 @@ test('calibration to a target epsilon: constant and scheduled noise end at or ju
   }
   assert.throws(() => planNoise({ ...base, noise: 'laplace' }, { sampleRate: q, stepsPerEpoch, totalSteps: steps }), /no accountant/);
 });
-
-const Phi = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
-/** Exact epsilon of a Gaussian mechanism of noise s / sensitivity (Balle & Wang 2018), by bisection. */
-function gaussianEpsilon(s: number, delta: number): number {
-  const d = (e: number) => Phi(-e * s + 1 / (2 * s)) - Math.exp(e) * Phi(-e * s - 1 / (2 * s));
-  let lo = 0;
-  let hi = 1;
-  while (d(hi) > delta) hi *= 2;
-  for (let i = 0; i < 200; i++) {
-    const mid = (lo + hi) / 2;
-    if (d(mid) > delta) lo = mid;
-    else hi = mid;
-  }
-  return hi;
-}
 
 test('a target is never exceeded with a schedule and shuffle sampling: N 1000, B 100, linear, target 3 (was 3.086 at 25 steps, 3.104 at 35)', () => {
   const base: DpOptions = {

@@ -2,22 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrivacyLedger, type LedgerState } from '../src/train/dp/accountant.js';
-import { erfc } from '../src/privacy/special.js';
-
-const Phi = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
-/** Exact epsilon of a Gaussian mechanism of noise s / sensitivity (Balle & Wang 2018), by bisection. */
-function gaussianEpsilon(s: number, delta: number): number {
-  const d = (e: number) => Phi(-e * s + 1 / (2 * s)) - Math.exp(e) * Phi(-e * s - 1 / (2 * s));
-  let lo = 0;
-  let hi = 1;
-  while (d(hi) > delta) hi *= 2;
-  for (let i = 0; i < 200; i++) {
-    const mid = (lo + hi) / 2;
-    if (d(mid) > delta) lo = mid;
-    else hi = mid;
-  }
-  return hi;
-}
+import { gaussianEpsilon } from './helpers/gaussian-mechanism.js';
 
 test('shuffle sampling: replace-one adjacency, each epoch one Gaussian mechanism at sigma_min / 2 (closed forms)', () => {
   for (const accountant of ['prv', 'rdp'] as const) {

@@ -7,26 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrvAccountant } from '../src/privacy/accountants/prv.js';
 import { epsilon as rdpEpsilon } from '../src/privacy/rdp.js';
-import { erfc } from '../src/privacy/special.js';
-
-const Phi = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
-
-/**
- * Exact epsilon of the Gaussian mechanism with sensitivity 1 and noise s (Balle & Wang 2018):
- * delta(eps) = Phi(-eps s + 1/(2s)) - e^eps Phi(-eps s - 1/(2s)), solved by bisection.
- */
-function analyticGaussianEpsilon(s: number, delta: number): number {
-  const d = (e: number) => Phi(-e * s + 1 / (2 * s)) - Math.exp(e) * Phi(-e * s - 1 / (2 * s));
-  let lo = 0;
-  let hi = 1;
-  while (d(hi) > delta) hi *= 2;
-  for (let i = 0; i < 200; i++) {
-    const mid = (lo + hi) / 2;
-    if (d(mid) > delta) lo = mid;
-    else hi = mid;
-  }
-  return hi;
-}
+import { gaussianEpsilon } from './helpers/gaussian-mechanism.js';
 
 const bounds = (steps: [number, number, number][], delta = 1e-5) => {
   const a = new PrvAccountant();
@@ -48,14 +29,14 @@ test('DESIGN.md value: sigma 1, q 0.01, 10^4 steps, delta 1e-5 -> PRV 6.188 insi
 
 test('q = 1: the T-fold Gaussian mechanism is the Gaussian with s = sigma / sqrt(T) (closed form), inside the interval', () => {
   for (const [sigma, T] of [[2, 100], [0.8, 10], [5, 1000], [30, 1]] as const) {
-    const exact = analyticGaussianEpsilon(sigma / Math.sqrt(T), 1e-5);
+    const exact = gaussianEpsilon(sigma / Math.sqrt(T), 1e-5);
     const b = bounds([[sigma, 1, T]]);
     assert.ok(b.lower <= exact && exact <= b.upper && b.upper - exact <= 0.02, `sigma ${sigma} T ${T}: exact ${exact}, ${JSON.stringify(b)}`);
   }
 });
 
 test('heterogeneous composition at q = 1: two sigmas compose to one Gaussian with 1/s^2 = T1/sigma1^2 + T2/sigma2^2', () => {
-  const exact = analyticGaussianEpsilon(1 / Math.sqrt(40 / 1.5 ** 2 + 25 / 0.9 ** 2), 1e-6);
+  const exact = gaussianEpsilon(1 / Math.sqrt(40 / 1.5 ** 2 + 25 / 0.9 ** 2), 1e-6);
   const b = bounds([[1.5, 1, 40], [0.9, 1, 25]], 1e-6);
   assert.ok(b.lower <= exact && exact <= b.upper && b.upper - exact <= 0.02, `exact ${exact}, ${JSON.stringify(b)}`);
 });
@@ -68,7 +49,7 @@ test('a schedule of 1000 distinct sigmas: grouped conservatively (never below th
     a.step({ noiseMultiplier: sigma, sampleRate: 1 });
     inv += 1 / (sigma * sigma);
   }
-  const exact = analyticGaussianEpsilon(1 / Math.sqrt(inv), 1e-5);
+  const exact = gaussianEpsilon(1 / Math.sqrt(inv), 1e-5);
   const eps = a.epsilon(1e-5);
   assert.ok(eps >= exact && eps <= exact * 1.03, `exact ${exact}, prv ${eps}`);
 });

@@ -8,29 +8,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
+import { writeNpy } from './helpers/npy.js';
 import { loadModel } from '../src/graph/io.js';
 import { tensorToFloat32, tensorDims } from '../src/graph/tensor.js';
 import { evaluate, f64, type RefTensor } from '../src/reference/interpreter.js';
 import { Random } from '../src/random.js';
 
 const B = 2;
-
-/** A .npy file (format 1.0) of little-endian float32 or int64 values. */
-function npy(path: string, dtype: '<f4' | '<i8', shape: number[], data: Float32Array | BigInt64Array): void {
-  let header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
-  header += '\n';
-  const pre = Buffer.alloc(10);
-  pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1;
-  pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  writeFileSync(path, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
-}
 
 for (const fixture of ['resnet18-bn-op13', 'mobilenetv2-bn-op17']) {
   test(`one SGD step on exported ${fixture} equals W - dL/dW (float64 finite differences, 1e-4)`, { timeout: 300_000 }, () => {
@@ -41,8 +29,8 @@ for (const fixture of ['resnet18-bn-op13', 'mobilenetv2-bn-op17']) {
     const shape = [B, 3, 64, 64];
     const images = Float32Array.from({ length: B * 3 * 64 * 64 }, () => rng.uniform());
     const labels = BigInt64Array.from({ length: B }, () => BigInt(rng.int(10)));
-    npy(join(data, 'x_train.npy'), '<f4', shape, images);
-    npy(join(data, 'y_train.npy'), '<i8', [B], labels);
+    writeNpy(join(data, 'x_train.npy'), '<f4', shape, images);
+    writeNpy(join(data, 'y_train.npy'), '<i8', [B], labels);
     const before = join('test', 'fixtures', `${fixture}.onnx`);
     const after = join(dir, 'trained.onnx');
     const r = runCli(['train', before, '--data', data, '--steps', '1', '--lr', '1', '--optimizer', 'sgd', '--momentum', '0', '--weight-decay', '0',

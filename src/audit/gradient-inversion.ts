@@ -29,6 +29,7 @@ import { exampleSize, type Dataset } from '../data/index.js';
 import { noiseAt, validateSchedule, type NoiseSchedule } from '../train/dp/noise-schedule.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
+import { clipFactor } from '../clipping.js';
 import { mse, psnr, ssim } from './image-metrics.js';
 import { buildInversionGraphs, type InversionGraphs } from './gradient-inversion-graph.js';
 import { lbfgs, signedAdam, type Objective } from './gradient-inversion-optim.js';
@@ -255,7 +256,7 @@ export function cosineDistance(a: readonly ArrayLike<number>[], b: readonly Arra
 export function privatize(grads: readonly Float32Array[], dp: DpOptions, rng: Random): Float32Array[] {
   if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`--max-grad-norm must be positive, got ${dp.maxGradNorm}`);
   if (!(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`--noise-multiplier must be >= 0, got ${dp.noiseMultiplier}`);
-  const scale = Math.min(1, dp.maxGradNorm / Math.max(gradientNorm(grads), 1e-300));
+  const scale = clipFactor(gradientNorm(grads), dp.maxGradNorm);
   const std = dp.noiseMultiplier * dp.maxGradNorm;
   return grads.map((g) => Float32Array.from(g, (v) => v * scale + (std > 0 ? rng.normal() * std : 0)));
 }

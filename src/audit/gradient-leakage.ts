@@ -29,6 +29,7 @@ import { tensorDims, tensorToArray, tensorToFloat32 } from '../graph/tensor.js';
 import { exampleSize, type Dataset } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
+import { clipFactor } from '../clipping.js';
 import { mse, psnr, ssim } from './image-metrics.js';
 
 export type Activation = 'relu' | 'sigmoid' | 'tanh';
@@ -219,7 +220,7 @@ export function gradientNorm(grads: readonly DenseGradient[]): number {
 export function privatizeGradient(grads: readonly DenseGradient[], dp: DpOptions, rng: Random): DenseGradient[] {
   if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`--max-grad-norm must be positive, got ${dp.maxGradNorm}`);
   if (!(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`--noise-multiplier must be >= 0, got ${dp.noiseMultiplier}`);
-  const scale = Math.min(1, dp.maxGradNorm / Math.max(gradientNorm(grads), 1e-300));
+  const scale = clipFactor(gradientNorm(grads), dp.maxGradNorm);
   const std = dp.noiseMultiplier * dp.maxGradNorm;
   const noisy = (v: Float64Array) => v.map((x) => x * scale + (std > 0 ? rng.normal() * std : 0));
   return grads.map((g) => ({ dw: noisy(g.dw), db: g.db ? noisy(g.db) : null }));

@@ -105,7 +105,7 @@ export interface Canaries {
  * images), each included with probability 1/2. `withCanaries` appends the included ones.
  */
 export function makeCanaries(source: Dataset, m: number, kind: CanaryKind, rng: Random): Canaries {
-  if (!(Number.isInteger(m) && m >= 2)) throw new RpOnnxError(`--audit-canaries must be an integer >= 2, got ${m}`);
+  if (!(Number.isInteger(m) && m >= 2)) throw new RpOnnxError(`canaries must be an integer >= 2, got ${m}`, { param: 'canaries' });
   if (kind === 'mislabel' && m > source.count) throw new RpOnnxError(`${m} mislabelled canaries need as many source examples, the data has ${source.count}`);
   if (source.classes < 2) throw new RpOnnxError('canaries need at least two classes');
   const per = exampleSize(source);

@@ -37,19 +37,19 @@ function checkpointEpochs(dir: string): number[] {
 
 /**
  * Checks `dir` before a run. resume: it must hold a checkpoint; otherwise it must not hold any,
- * unless `force`, which deletes them (so a later resume cannot pick up the old run's epochs).
+ * unless `force` (fit's `overwriteCheckpoints`, the name its errors use), which deletes them (so a later resume cannot pick up the old run's epochs).
  */
 export function prepareCheckpointDir(dir: string, o: { resume: boolean; force: boolean }): void {
   if (existsSync(dir) && !statSync(dir).isDirectory()) {
-    throw new RpOnnxError(`checkpoint directory ${dir} is a file: choose a folder`);
+    throw new RpOnnxError(`checkpointDir ${dir} is a file: choose a folder`, { param: 'checkpointDir' });
   }
   const found = existsSync(dir) ? checkpointEpochs(dir) : [];
   if (o.resume) {
-    if (found.length === 0) throw new RpOnnxError(`resume: ${dir} holds no checkpoint (epoch-K.json); run without resume to start fresh`);
+    if (found.length === 0) throw new RpOnnxError(`resume: ${dir} holds no checkpoint (epoch-K.json); run without resume to start fresh`, { param: 'resume' });
     return;
   }
   if (found.length > 0) {
-    if (!o.force) throw new RpOnnxError(`${dir} already holds checkpoints of another run (epoch ${found.join(', ')}): resume it, choose another checkpoint directory, or force to replace them`);
+    if (!o.force) throw new RpOnnxError(`${dir} already holds checkpoints of another run (epoch ${found.join(', ')}): resume it, choose another checkpointDir, or overwriteCheckpoints to replace them`, { param: ['checkpointDir', 'overwriteCheckpoints'] });
     for (const e of found) {
       rmSync(join(dir, `epoch-${e}.json`), { force: true });
       rmSync(join(dir, `epoch-${e}.onnx`), { force: true });
@@ -58,7 +58,7 @@ export function prepareCheckpointDir(dir: string, o: { resume: boolean; force: b
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new RpOnnxError(`cannot create checkpoint directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    throw new RpOnnxError(`cannot create checkpointDir ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e, param: 'checkpointDir' });
   }
 }
 
@@ -77,7 +77,7 @@ export function saveCheckpoint(dir: string, trainer: Trainer, ck: Omit<Checkpoin
 /** Loads the latest checkpoint of `dir` into the trainer and returns its state. */
 export function loadLatestCheckpoint(dir: string, trainer: Trainer, expect: { strategy: string; examples: number }): CheckpointState {
   const [e] = existsSync(dir) ? checkpointEpochs(dir) : [];
-  if (e === undefined) throw new RpOnnxError(`resume: ${dir} holds no checkpoint (epoch-K.json)`);
+  if (e === undefined) throw new RpOnnxError(`resume: ${dir} holds no checkpoint (epoch-K.json)`, { param: 'resume' });
   const path = join(dir, `epoch-${e}.json`);
   let ck: CheckpointState;
   try {

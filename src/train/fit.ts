@@ -132,8 +132,8 @@ export function runLength(stepsPerEpoch: number, o: { epochs?: number; steps?: n
 }
 
 export async function fit(model: Model, train: Dataset, test: Dataset | undefined, opts: FitOptions): Promise<FitResult> {
-  if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) throw new RpOnnxError(`batchSize must be a positive integer, got ${opts.batchSize}`);
-  if (opts.resume && !opts.checkpointDir) throw new RpOnnxError('resume needs a checkpoint directory');
+  if (!(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) throw new RpOnnxError(`batchSize must be a positive integer, got ${opts.batchSize}`, { param: 'batchSize' });
+  if (opts.resume && !opts.checkpointDir) throw new RpOnnxError('resume needs a checkpointDir', { param: ['resume', 'checkpointDir'] });
   // Checkpoints do not hold the running average: a resumed average would silently restart.
   if (opts.resume && opts.ema) throw new RpOnnxError('resume with ema: checkpoints do not hold the parameter average; train without one of them');
   const strategy = opts.strategy ?? plainStep(opts);

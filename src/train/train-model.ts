@@ -99,13 +99,13 @@ async function trainOnSet(req: TrainRequest, trainSet: Dataset): Promise<TrainOu
   const hasBatchNorm = batchNormStatistics(model).length > 0;
   if (hasBatchNorm) {
     if (dp.normFix === undefined) {
-      throw new RpOnnxError('the model has BatchNormalization, whose batch statistics mix examples and break per-example privacy: choose normFix freeze (running statistics), group (GroupNorm) or public-batch (with publicData)');
+      throw new RpOnnxError('the model has BatchNormalization, whose batch statistics mix examples and break per-example privacy: choose normFix freeze (running statistics), group (GroupNorm) or public-batch (with publicData)', { param: ['normFix', 'publicData'] });
     }
     if (dp.normFix === 'group') {
       model = batchNormToGroupNorm(model).model;
       batchNorm = 'train';
     } else if (dp.normFix === 'public-batch') {
-      if (dp.publicData === undefined) throw new RpOnnxError('normFix public-batch needs publicData (public examples, disjoint from the private data)');
+      if (dp.publicData === undefined) throw new RpOnnxError('normFix public-batch needs publicData (public examples, disjoint from the private data)', { param: ['normFix', 'publicData'] });
       publicData = typeof dp.publicData === 'string' ? loadDataDir(dp.publicData, { split: 'train' }) : dp.publicData;
       publicRecord = checkPublicData(publicData, trainSet);
       batchNorm = 'fed';

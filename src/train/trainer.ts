@@ -140,7 +140,7 @@ export class Trainer {
 
   /**
    * DP-SGD: the training graph on a batch (N >= 1), no update. 'clip' mode: for each parameter
-   * the sum over the batch of each example's gradient scaled by min(1, clipNorm / (||g_i|| + 1e-6));
+   * the sum over the batch of each example's gradient scaled by clipFactor(||g_i||, clipNorm) (src/clipping.ts);
    * 'per-example' mode: the gradients themselves, [N * size] (clipNorm unused). g_i is the
    * gradient of example i's own loss (not divided by N), and `norms` are the unclipped ||g_i||
    * over all parameters. `loss` is the batch mean.

@@ -14,3 +14,14 @@ export function cliMany(cases: string[][]): CliRun[] {
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as CliRun[];
 }
+
+/** A usage error as every command reports it: exit 2, nothing on stdout, one line `error: ... (see 'PATH --help')`. */
+export function assertUsage(r: CliRun, path: string, what: string, message?: RegExp): void {
+  assert.equal(r.code, 2, `${what}: exit code (stderr: ${r.stderr})`);
+  assert.equal(r.stdout, '', `${what}: nothing on stdout`);
+  const lines = r.stderr.split('\n');
+  assert.equal(lines.length, 2, `${what}: one line, got ${JSON.stringify(r.stderr)}`);
+  assert.match(lines[0]!, /^error: \S/, what);
+  assert.ok(lines[0]!.endsWith(` (see '${path} --help')`), `${what}: hint in ${JSON.stringify(lines[0])}`);
+  if (message) assert.match(lines[0]!, message, what);
+}

@@ -3,13 +3,14 @@
  * random labels, learnt by a logistic regression (Flatten, MatMul, Add) that can only fit them by
  * memorising each one (more dimensions than training examples). Trained by the library's `fit`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph, Model, makeTensorTypeProto } from '../../src/graph/ir.js';
 import { GraphBuilder } from '../../src/graph/builder.js';
 import { onnx } from '../../src/graph/onnx.js';
 import { makeDataset, type Dataset } from '../../src/data/index.js';
 import { Random } from '../../src/random.js';
+import { writeNpy } from './npy.js';
 
 export const D = 64;
 export const K = 4;
@@ -38,19 +39,6 @@ export function logisticModel(w = new Float32Array(D * K)): Model {
 
 /** The recipe every test trains with: full-batch-ish SGD long enough to memorise. */
 export const RECIPE = { epochs: 40, batchSize: 16, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 0, schedule: 'constant', batchNorm: 'train', shuffle: true } as const;
-
-/** A .npy file (format 1.0) of little-endian float32 or int64 values. */
-export function writeNpy(path: string, dtype: '<f4' | '<i8', shape: number[], data: Float32Array | BigInt64Array): void {
-  let header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
-  header += '\n';
-  const pre = Buffer.alloc(10);
-  pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1;
-  pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  writeFileSync(path, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
-}
 
 /** Writes train and test splits as x_<split>.npy / y_<split>.npy ([N, D] features). */
 export function writeDataDir(dir: string, train: Dataset, test: Dataset): void {

@@ -32,6 +32,7 @@ import { GraphBuilder } from '../../graph/builder.js';
 import { dtypeName, isFloatDType, tensorDims, tensorToArray } from '../../graph/tensor.js';
 import { inferShapes } from '../../graph/shape-inference.js';
 import { RpOnnxError } from '../../errors.js';
+import { CLIP_EPSILON } from '../../clipping.js';
 import { makeBatchDynamic } from '../dynamic-batch.js';
 import { initializersAsInputs } from '../params-as-inputs.js';
 import { differentiate } from './engine.js';
@@ -51,7 +52,7 @@ export interface TrainingGraphOptions {
   /**
    * DP-SGD: per-example gradients of each example's own (not batch-averaged) loss. 'clip' adds
    * a float scalar input C ('dp_clip_norm') and outputs, per parameter, the sum over the batch of
-   * each example's gradient scaled by min(1, C / (||g_i|| + 1e-6)), ||g_i|| the L2 norm of
+   * each example's gradient scaled by clipFactor(||g_i||, C) = min(1, C / (||g_i|| + 1e-6)) (src/clipping.ts), ||g_i|| the L2 norm of
    * example i's whole gradient (all parameters); 'per-example' outputs the [N, ...shape]
    * gradients themselves. Both output the norms [N] ('dp_norms').
    */
@@ -228,7 +229,7 @@ function batchSizeAsFloat(b: GraphBuilder, logits: string): string {
 /**
  * Per-example norms and (mode 'clip') the clipped sums, from the [N, ...shape] gradients:
  * squared norms per parameter by ReduceSumSquare over the non-batch axes, summed, square root;
- * the clip factors min(1, C / (norm + 1e-6)) as a [1, N] row times each [N, D] gradient: one
+ * the clip factors min(1, C / (norm + CLIP_EPSILON)) (src/clipping.ts) as a [1, N] row times each [N, D] gradient: one
  * MatMul per parameter, nothing materialized twice. Norms and sums do not depend on how each
  * example's gradient is laid out, so in 'clip' mode both read the tensors the gradient is
  * assembled from (the per-offset products a Conv weight gradient concatenates and transposes,
@@ -245,7 +246,7 @@ function perExampleOutputs(b: GraphBuilder, params: TrainingParam[], mode: 'clip
     return { norms, perParam: params.map((p) => ({ name: p.name, output: p.gradient })) };
   }
   const clipInput = b.graph.uniqueName('dp_clip_norm');
-  const factor = b.op1('Min', [b.op1('Div', [clipInput, b.op1('Add', [norms, b.scalar('dp_eps', 1e-6)])]), b.scalar('dp_one', 1)]);
+  const factor = b.op1('Min', [b.op1('Div', [clipInput, b.op1('Add', [norms, b.scalar('dp_eps', CLIP_EPSILON)])]), b.scalar('dp_one', 1)]);
   const row = opset >= 13 ? b.op1('Unsqueeze', [factor, b.int64s('axes', [0])]) : b.op1('Unsqueeze', [factor], { axes: [0] });
   const perParam = params.map((p, i) => {
     const src = sources[i]!;

@@ -52,7 +52,7 @@ export class PrivacyLedger {
   constructor(opts: LedgerOptions) {
     if (opts.sampling !== 'poisson' && opts.sampling !== 'shuffle') throw new RpOnnxError(`sampling must be poisson or shuffle, got '${String(opts.sampling)}'`);
     if (!(opts.sampleRate > 0 && opts.sampleRate <= 1)) throw new RpOnnxError(`sample rate must be in (0, 1], got ${opts.sampleRate}`);
-    if (!(opts.delta > 0 && opts.delta < 1)) throw new RpOnnxError(`delta must be in (0, 1), got ${opts.delta}`);
+    if (!(opts.delta > 0 && opts.delta < 1)) throw new RpOnnxError(`delta must be in (0, 1), got ${opts.delta}`, { param: 'delta' });
     this.accountant = opts.accountant;
     this.sampling = opts.sampling;
     this.sampleRate = opts.sampleRate;

@@ -17,6 +17,7 @@ import * as ort from 'onnxruntime-node';
 import { Model } from '../../graph/ir.js';
 import { Random } from '../../random.js';
 import { RpOnnxError } from '../../errors.js';
+import { clipFactor } from '../../clipping.js';
 import type { Trainer, TrainerOptions, StepResult } from '../trainer.js';
 import { fit, type EpochReport } from '../fit.js';
 import type { EmaOptions } from '../ema.js';
@@ -92,12 +93,12 @@ interface PrivateStepState {
 }
 
 export function validateDpOptions(dp: DpOptions): void {
-  if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`maxGradNorm must be > 0, got ${dp.maxGradNorm}`);
-  if (!(dp.delta > 0 && dp.delta < 1)) throw new RpOnnxError(`delta must be in (0, 1), got ${dp.delta}`);
-  if (dp.noiseMultiplier !== undefined && !(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`noiseMultiplier must be >= 0, got ${dp.noiseMultiplier}`);
-  if (dp.targetEpsilon !== undefined && !(dp.targetEpsilon > 0)) throw new RpOnnxError(`targetEpsilon must be > 0, got ${dp.targetEpsilon}`);
-  if (dp.noiseMultiplier === undefined && dp.targetEpsilon === undefined) throw new RpOnnxError('DP-SGD needs noiseMultiplier or targetEpsilon');
-  if (dp.encodeTopK !== undefined && !(Number.isInteger(dp.encodeTopK) && dp.encodeTopK >= 1)) throw new RpOnnxError('encodeTopK must be a positive integer');
+  if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`maxGradNorm must be > 0, got ${dp.maxGradNorm}`, { param: 'maxGradNorm' });
+  if (!(dp.delta > 0 && dp.delta < 1)) throw new RpOnnxError(`delta must be in (0, 1), got ${dp.delta}`, { param: 'delta' });
+  if (dp.noiseMultiplier !== undefined && !(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`noiseMultiplier must be >= 0, got ${dp.noiseMultiplier}`, { param: 'noiseMultiplier' });
+  if (dp.targetEpsilon !== undefined && !(dp.targetEpsilon > 0)) throw new RpOnnxError(`targetEpsilon must be > 0, got ${dp.targetEpsilon}`, { param: 'targetEpsilon' });
+  if (dp.noiseMultiplier === undefined && dp.targetEpsilon === undefined) throw new RpOnnxError('DP-SGD needs noiseMultiplier or targetEpsilon', { param: ['noiseMultiplier', 'targetEpsilon'] });
+  if (dp.encodeTopK !== undefined && !(Number.isInteger(dp.encodeTopK) && dp.encodeTopK >= 1)) throw new RpOnnxError('encodeTopK must be a positive integer', { param: 'encodeTopK' });
   if (!dp.secureRng && dp.seed === undefined) throw new RpOnnxError('seeded DP noise (secureRng false) needs a seed');
 }
 
@@ -235,7 +236,7 @@ export class PrivateStep implements StepStrategy {
     const now = this.accounting();
     for (const k of Object.keys(now) as (keyof typeof now)[]) {
       if (s.accounting[k] !== now[k]) {
-        throw new RpOnnxError(`checkpoint: the run was accounted with ${k} ${String(s.accounting[k])}, this one has ${String(now[k])}: resume with the same DP settings (batchSize, sampling, delta, noise)`);
+        throw new RpOnnxError(`checkpoint: the run was accounted with ${k} ${String(s.accounting[k])}, this one has ${String(now[k])}: resume with the same DP settings (batchSize, sampling, delta, noise)`, { param: ['batchSize', 'delta'] });
       }
     }
     this.ledger = RunLedger.restore(this.ledgerSettings(), s.ledger);
@@ -299,7 +300,7 @@ function encodeAndClip(perExample: Map<string, Float32Array>, trainer: Trainer, 
     keepTopK(flat, k);
     let sq = 0;
     for (let j = 0; j < D; j++) sq += flat[j]! * flat[j]!;
-    const scale = Math.min(1, clip / (Math.sqrt(sq) + 1e-6));
+    const scale = clipFactor(Math.sqrt(sq), clip);
     off = 0;
     names.forEach((name, i) => {
       const o = out.get(name)!;
