@@ -191,7 +191,7 @@ test('scatternet-linear: only the linear layer is a parameter, and full = head(f
   assert.deepEqual(entry.parameters(), { trainable: 81 * 49 * 10 + 10, buffers: 0, tensors: 2 });
   const full = entry.build({ seed: 1 });
   assert.deepEqual([...full.graph.initializers.keys()].sort(), ['fc.bias', 'fc.weight']);
-  const trainer = await Trainer.create(full, { optimizer: 'sgd', lr: 0.1, threads: 1 });
+  const trainer = await Trainer.create(full, { optimizer: 'sgd', threads: 1 });
   assert.deepEqual(trainer.training.params.map((p) => p.name).sort(), ['fc.bias', 'fc.weight']);
   const head = buildScatterNet({ seed: 1 }, 'head');
   for (const name of ['fc.weight', 'fc.bias']) {
