@@ -6,7 +6,7 @@ import { action, printJson, parseIntOption, parseNumberOption } from './common.j
 import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
-import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/train/data/index.js';
+import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/data/index.js';
 import { RpOnnxError } from '../src/errors.js';
 import { toolVersion } from './tool-version.js';
 import { readDpFlags, registerDpOptions } from './train-dp.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTrainingRecord, decodeExampleBitmap, encodeExampleBitmap, completeRecipe, DEFAULT_RECIPE } from '../src/privacy/training-record.js';
-import { planShadowAudit } from '../src/privacy/shadow-audit.js';
+import { parseTrainingRecord, decodeExampleBitmap, encodeExampleBitmap, completeRecipe, DEFAULT_RECIPE } from '../src/audit/training-record.js';
+import { planShadowAudit } from '../src/audit/shadow-audit.js';
 import { Random } from '../src/random.js';
 import { gaussianData } from './helpers/synthetic-mia.js';
 

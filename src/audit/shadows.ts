@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { Model } from '../graph/ir.js';
 import { decodeModel, encodeModel } from '../graph/io.js';
 import { fit } from '../train/fit.js';
-import { loadDataDir, subset, type Dataset, type Split } from '../train/data/index.js';
+import { loadDataDir, subset, type Dataset, type Split } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
 import type { TrainingRecipe } from './training-record.js';

@@ -13,7 +13,7 @@
  * - Population (RMIA): test-split examples that are in neither side.
  */
 import { resolve } from 'node:path';
-import { subset, type Dataset, type Split } from '../train/data/index.js';
+import { subset, type Dataset, type Split } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
 import { shadowJobs, type ShadowJob, type ShadowTask } from './shadows.js';
