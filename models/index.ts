@@ -9,12 +9,14 @@ import { buildResNet, resnetParameterCount, resolveResNetOptions, RESNET_SPECS }
 import type { ParameterCount } from './parameters.js';
 import { LENET_MODEL } from './lenet.js';
 import { buildDpCnn, dpCnnParameterCount, resolveDpCnnOptions } from './dp-cnn.js';
+import { SCATTERNET_LINEAR_MODEL } from './scatternet.js';
 
 export { buildResNet, resolveResNetOptions, RESNET_NAMES, RESNET_SPECS, type ResNetOptions, type ResolvedResNetOptions } from './resnet.js';
 export { countParameters, type ParameterCount } from './parameters.js';
 export { buildDpCnn, dpCnnGeometry, type DpCnnOptions } from './dp-cnn.js';
 export { NORM_KINDS, type NormKind, type ModelOptions } from './layers.js';
 import type { ModelOptions } from './layers.js';
+export { buildScatterNet, scatterNetGeometry, type ScatterNetPart } from './scatternet.js';
 
 export interface BuiltinModel {
   name: string;
@@ -53,7 +55,7 @@ const DP_CNN: BuiltinModel = {
   resolve: (opts?: ModelOptions) => resolveDpCnnOptions(opts),
 };
 
-export const BUILTIN_MODELS: readonly BuiltinModel[] = [...RESNETS, DP_CNN, LENET_MODEL];
+export const BUILTIN_MODELS: readonly BuiltinModel[] = [...RESNETS, DP_CNN, SCATTERNET_LINEAR_MODEL, LENET_MODEL];
 
 export function findModel(name: string): BuiltinModel {
   const m = BUILTIN_MODELS.find((x) => x.name === name.toLowerCase());

@@ -62,3 +62,22 @@ test('experiment dp-sgd: bad input is a one-line error', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
+
+test('experiment dp-sgd --model scatternet-linear: trains the head on fixed scattering features; the deployed graph scores the same', () => {
+  const r = runCli(['experiment', 'dp-sgd', '--data', DATA, '--target-epsilon', '3', '--model', 'scatternet-linear', '--limit', '512',
+    '--batch-size', '128', '--physical-batch-size', '64', '--epochs', '2', '--threads', '1', '--json'], { timeoutMs: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as Record<string, any>;
+  assert.equal(j.recipe.model, 'scatternet-linear');
+  assert.equal(j.recipe.lr, 16);
+  assert.equal(j.steps, 2 * 4);
+  assert.ok(j.epsilon <= 3 && j.epsilon > 2.5, `epsilon ${j.epsilon}`);
+  assert.ok(j.featureSeconds > 0 && j.featureSeconds <= j.seconds);
+  // The full ONNX model (scattering + trained head) on raw test images agrees with the head on features.
+  assert.equal(j.deployedTestAccuracy, j.testAccuracy);
+  assert.ok(j.testAccuracy > 0.3, `test accuracy ${j.testAccuracy}`);
+  assert.match(j.statement, /fixed function of each image alone/);
+  const a = runCli(['account', '--noise-multiplier', String(j.sigma), '--sample-rate', String(j.sampleRate), '--steps', String(j.steps), '--delta', '1e-5', '--json']);
+  assert.equal(a.status, 0, a.stderr);
+  assert.ok(Math.abs((JSON.parse(a.stdout) as { epsilon: number }).epsilon - j.epsilon) < 1e-6);
+});

@@ -380,7 +380,7 @@ test('rp-onnx models create writes a model, refuses to overwrite, names valid mo
 
     const bad = cli('models', 'create', 'resnet19', '-o', join(dir, 'x.onnx'));
     assert.equal(bad.status, 2);
-    assert.equal(bad.stderr, "error: unknown model 'resnet19': choose one of resnet8, resnet20, resnet32, resnet56, resnet110, resnet18, dp-cnn, lenet\n");
+    assert.equal(bad.stderr, "error: unknown model 'resnet19': choose one of resnet8, resnet20, resnet32, resnet56, resnet110, resnet18, dp-cnn, scatternet-linear, lenet\n");
     assert.ok(!existsSync(join(dir, 'x.onnx')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -391,7 +391,7 @@ test('rp-onnx models list --json gives names, depths and parameter counts', () =
   const r = cli('models', 'list', '--json');
   assert.equal(r.status, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as { name: string; depth: number; parameters: number }[];
-  assert.deepEqual(rows.map((x) => [x.name, x.depth]), [['resnet8', 8], ['resnet20', 20], ['resnet32', 32], ['resnet56', 56], ['resnet110', 110], ['resnet18', 18], ['dp-cnn', 4], ['lenet', 4]]);
+  assert.deepEqual(rows.map((x) => [x.name, x.depth]), [['resnet8', 8], ['resnet20', 20], ['resnet32', 32], ['resnet56', 56], ['resnet110', 110], ['resnet18', 18], ['dp-cnn', 4], ['scatternet-linear', 1], ['lenet', 4]]);
   assert.equal(rows.find((x) => x.name === 'dp-cnn')!.parameters, 26_010);
   assert.equal(rows.find((x) => x.name === 'resnet18')!.parameters, 11_689_512);
   assert.equal(rows.find((x) => x.name === 'resnet20')!.parameters, closedForm(CIFAR(20), { inChannels: 3, classes: 10, norm: 'batch' }).trainable);
