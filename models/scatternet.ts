@@ -37,6 +37,7 @@ import { RpOnnxError } from '../src/errors.js';
 import { emitGroupNorm, groupNormConstants } from '../src/passes/group-norm.js';
 import { countParameters, type ParameterCount } from './parameters.js';
 import { PRODUCER_VERSION, type ResNetOptions, type ResolvedResNetOptions } from './resnet.js';
+import { checkModelOptions } from './layers.js';
 import { scatteringChannels, scatteringFilterBank, waveletRadius, type ScatteringSpec } from './scattering-filters.js';
 import type { BuiltinModel } from './index.js';
 
@@ -62,10 +63,7 @@ export function resolveScatterNetOptions(opts: ResNetOptions = {}): ResolvedResN
     inChannels: opts.inChannels ?? 1, classes: opts.classes ?? 10, imageSize: opts.imageSize ?? 28,
     norm: opts.norm ?? 'group', groups: opts.groups ?? SCATTERNET_DEFAULT_GROUPS, seed: opts.seed ?? 0,
   };
-  for (const [flag, v] of [['--in-channels', r.inChannels], ['--classes', r.classes], ['--image-size', r.imageSize], ['--groups', r.groups]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
-  }
-  if (!Number.isInteger(r.seed)) throw new RpOnnxError(`--seed must be an integer, got ${r.seed}`);
+  checkModelOptions(r);
   if (r.norm === 'batch') throw new RpOnnxError('--norm batch: scatternet-linear normalises its features per example (group) or not at all (none); batch statistics would cost privacy');
   if (r.norm === 'none') r.groups = 1;
   const g = scatterNetGeometry(r.inChannels, r.imageSize);
