@@ -29,7 +29,7 @@ import type { GraphBuilder } from '../../graph/builder.js';
 import { tensorToArray } from '../../graph/tensor.js';
 import type { GradContext } from './rule.js';
 import { RpOnnxError } from '../../errors.js';
-import { reduceSum } from './rules/emit.js';
+import { reduceSum } from './emit.js';
 
 /** Stops unless `value` (shape `shape`, default its static shape) has the batch on `axis`. */
 export function requireBatchAxis(ctx: GradContext, value: string, axis = 0, shape?: readonly Dim[] | null): void {
