@@ -19,7 +19,7 @@ import { saveLinearModel } from './helpers/linear-model.js';
 import { loadModel } from '../src/graph/io.js';
 import { epsilon as rdpEpsilon } from '../src/privacy/rdp.js';
 import { createAccountant } from '../src/privacy/accountants/registry.js';
-import { loadDefaultDataset, subset } from '../src/train/data/index.js';
+import { loadDefaultDataset, subset } from '../src/data/index.js';
 import { fit } from '../src/train/fit.js';
 import { PrivateStep, type DpOptions } from '../src/train/dp/dp-sgd.js';
 
