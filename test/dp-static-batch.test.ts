@@ -12,6 +12,13 @@ import { buildModel } from './helpers/gradcheck.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Random } from '../src/random.js';
 import type { Model } from '../src/graph/ir.js';
+import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
+
+/** The static-batch graph really takes the grouped-Conv path (a Conv with group = N). */
+function usesGroupedConv(model: Model, n: number): boolean {
+  const tg = buildTrainingGraph(model, { loss: 'cross-entropy', batchNorm: 'frozen', dp: { mode: 'clip' }, batchSize: n });
+  return tg.model.graph.nodes.some((node) => node.opType === 'Conv' && node.getInt('group', 1) === n);
+}
 
 function close(a: Float32Array, b: Float32Array, what: string): void {
   assert.equal(a.length, b.length, what);
@@ -45,24 +52,27 @@ async function compare(model: Model, shape: number[], n: number, mode: 'clip' | 
 
 test('dp-cnn: static-batch graph (grouped-Conv conv1) = symbolic-batch graph, clip and per-example modes', { timeout: 120_000 }, async () => {
   const m = buildBuiltin('dp-cnn', { inChannels: 1, imageSize: 28, classes: 4 });
+  assert.ok(usesGroupedConv(m, 7));
   await compare(m, [1, 28, 28], 7, 'clip');
   await compare(m, [1, 28, 28], 5, 'per-example');
 });
 
-test('grouped-Conv per-example weight gradient: stride 2, dilation 2, asymmetric pads, taps past the kernel sliced', { timeout: 120_000 }, async () => {
+test('grouped-Conv per-example weight gradient: strides 2x3, dilation 2, asymmetric pads, taps past the kernel sliced', { timeout: 120_000 }, async () => {
   const r = new Random(5);
   const m = buildModel({
     opset: 17, inputs: [{ name: 'input', dims: ['N', 1, 11, 10] }], outputs: ['logits'],
     build: (b) => {
-      const w = b.initializer('c.w', [3, 1, 3, 2], Float32Array.from({ length: 18 }, () => 0.5 * r.normal()));
+      // 4x3 kernel (12 offsets: the grouped formulation is used above 9).
+      const w = b.initializer('c.w', [3, 1, 4, 3], Float32Array.from({ length: 36 }, () => 0.5 * r.normal()));
       const bias = b.initializer('c.b', [3], Float32Array.from({ length: 3 }, () => 0.1 * r.normal()));
-      const c = b.op1('Conv', ['input', w, bias], { strides: [2, 3], dilations: [2, 1], pads: [1, 0, 0, 2], kernel_shape: [3, 2] });
+      const c = b.op1('Conv', ['input', w, bias], { strides: [2, 3], dilations: [2, 1], pads: [1, 0, 0, 3], kernel_shape: [4, 3] });
       const flat = b.op1('Flatten', [b.op1('Tanh', [c])], { axis: 1 });
-      // Conv output 4x4 (rows: (11+1-5)/2+1 = 4; cols: (10+2-2)/3+1 = 4)
-      const fw = b.initializer('fc.w', [4, 48], Float32Array.from({ length: 192 }, () => 0.2 * r.normal()));
+      // Conv output 3x4 (rows: (11+1-7)/2+1 = 3; cols: (10+3-3)/3+1 = 4); 4 column taps, 3 kept.
+      const fw = b.initializer('fc.w', [4, 36], Float32Array.from({ length: 144 }, () => 0.2 * r.normal()));
       b.op('Gemm', [flat, fw], { transB: 1 }, { outputs: ['logits'] });
     },
   });
+  assert.ok(usesGroupedConv(m, 7));
   await compare(m, [1, 11, 10], 7, 'clip');
   await compare(m, [1, 11, 10], 5, 'per-example');
 });

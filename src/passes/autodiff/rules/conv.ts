@@ -96,7 +96,9 @@ function inputGrad(ctx: GradContext, dY: string, w: string, g: ConvGeometry): st
 export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvGeometry, perExample = false): string {
   const { b } = ctx;
   const { win, group, cin, cout } = g;
-  if (perExample && group === 1 && cin === 1 && ctx.batchSize !== undefined) return perExampleWeightGradGrouped(ctx, x, dY, g, ctx.batchSize);
+  // Many kernel offsets make the per-offset slices slow; with few, they win (see below).
+  const offsetCount = win.kernel.reduce((a, k) => a * k, 1);
+  if (perExample && group === 1 && cin === 1 && offsetCount > 9 && ctx.batchSize !== undefined) return perExampleWeightGradGrouped(ctx, x, dY, g, ctx.batchSize);
   const r = win.kernel.length;
   const xp = padZeros(ctx, x, [0, 0, ...win.padBegin, 0, 0, ...win.padEnd]);
   const padded = win.input.map((n, i) => n + win.padBegin[i]! + win.padEnd[i]!);
@@ -153,7 +155,9 @@ export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvG
  * Conv's group is an attribute, so the batch must be static (the trainer builds a static-batch
  * training graph for its full physical chunks). dp-cnn's conv1 (8x8/2, 28x28) at batch 512,
  * with the norms and the clipped sum: 33 ms against 139 ms for the per-offset slices (their 64
- * Slices and the Concat dominate), bench/dp-conv1.ts.
+ * Slices and the Concat dominate), bench/dp-conv1.ts. With few offsets it loses: ResNet-8's 3x3
+ * stride-1 stem made the whole GroupNorm ResNet-8 DP step at batch 256 8% slower, so it is used
+ * above 9 offsets only (measured at 64 and 9; the threshold between is a guess).
  */
 function perExampleWeightGradGrouped(ctx: GradContext, x: string, dY: string, g: ConvGeometry, n: number): string {
   const { b } = ctx;
