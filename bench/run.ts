@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --quick] [--only NAME] [--json]`: every benchmark, each printing the ratios
+ * `npm run bench [-- --quick] [--only train-step|perturb-latency|dp-step] [--json]`: every benchmark, each printing the ratios
  * it measured side by side in this one run.
  */
 import { printResult, type BenchResult } from './result.js';
 import { benchTrainStep } from './train-step.js';
 import { benchPerturbLatency } from './perturb-latency.js';
+import { benchDpStep } from './dp-step.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -14,6 +15,8 @@ const json = args.includes('--json');
 const benches: Record<string, () => Promise<BenchResult>> = {
   'train-step': () => benchTrainStep(quick),
   'perturb-latency': () => benchPerturbLatency(),
+  // The experiment dp-sgd recipe's logical batch in its physical runs, against our plain step.
+  'dp-step': () => benchDpStep({ threads: 1, rounds: quick ? 3 : 5, batch: 2048, physical: 512 }),
 };
 
 const results: BenchResult[] = [];

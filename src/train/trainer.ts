@@ -54,6 +54,13 @@ export class Trainer {
   readonly state = new Map<string, Float32Array>();
   readonly optimizer: Optimizer;
   private session!: RpSession;
+  /**
+   * DP-SGD: the training graph built for a static batch of the physical batch size (its full
+   * chunks), where the rules can use ops whose attributes depend on N (the grouped-Conv
+   * per-example weight gradient of a 1-channel stem conv, rules/conv.ts: dp-cnn's conv1 4x
+   * faster). Made on first use; other sizes run on the symbolic-batch graph.
+   */
+  private fixed: { n: number; training: TrainingGraph; session: RpSession } | undefined;
   private evalSession: RpSession | undefined;
   private evalStep = -1;
   private readonly dataInput: string;
@@ -61,12 +68,7 @@ export class Trainer {
   stepCount = 0;
 
   private constructor(readonly model: Model, readonly opts: TrainerOptions) {
-    this.training = buildTrainingGraph(model, {
-      loss: opts.loss ?? 'cross-entropy',
-      freeze: opts.freeze,
-      batchNorm: opts.batchNorm ?? 'train',
-      dp: opts.dp,
-    });
+    this.training = buildTrainingGraph(model, this.graphOptions());
     for (const p of this.training.params) {
       const t = model.graph.initializers.get(p.name);
       if (!t) throw new RpOnnxError(`trainable parameter '${p.name}' is not an initializer of the model`);
@@ -87,6 +89,21 @@ export class Trainer {
     this.optimizer = createOptimizer(opts.optimizer, opts);
   }
 
+  private graphOptions(batchSize?: number) {
+    const o = this.opts;
+    return { loss: o.loss ?? 'cross-entropy', freeze: o.freeze, batchNorm: o.batchNorm ?? 'train', dp: o.dp, batchSize } as const;
+  }
+
+  /** The static-batch DP graph for chunks of `n` examples (one size kept: the physical batch). */
+  private async fixedBatch(n: number): Promise<{ training: TrainingGraph; session: RpSession }> {
+    if (this.fixed?.n === n) return this.fixed;
+    await this.fixed?.session.release();
+    this.fixed = undefined;
+    const training = buildTrainingGraph(this.model, this.graphOptions(n));
+    this.fixed = { n, training, session: await createSession(training.model, sessionOptions(this.opts)) };
+    return this.fixed;
+  }
+
   static async create(model: Model, opts: TrainerOptions): Promise<Trainer> {
     const t = new Trainer(model, opts);
     t.session = await createSession(t.training.model, sessionOptions(opts));
@@ -98,7 +115,7 @@ export class Trainer {
     return this.dataShape.slice(1);
   }
 
-  private feeds(images: Float32Array, labels: Int32Array, n: number): Record<string, ort.Tensor> {
+  private feeds(images: Float32Array, labels: Int32Array, n: number, training = this.training): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
     const per = images.length / n;
     const dims = [n, ...this.exampleShape];
@@ -106,7 +123,7 @@ export class Trainer {
       throw new RpOnnxError(`data of ${per} values per example does not fit the model input '${this.dataInput}' [${this.dataShape.join(', ')}]`);
     }
     feeds[this.dataInput] = new ort.Tensor('float32', images, dims);
-    feeds[this.training.inputs.labels] = new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [n]);
+    feeds[training.inputs.labels] = new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [n]);
     for (const [name, value] of this.params) feeds[name] = new ort.Tensor('float32', value, this.shapeOf(name));
     for (const [name, value] of this.state) feeds[name] = new ort.Tensor('float32', value, this.shapeOf(name));
     return feeds;
@@ -156,13 +173,13 @@ export class Trainer {
     if (!dp) throw new RpOnnxError('this trainer was not created for DP-SGD');
     const chunk = physicalBatchSize ?? n;
     if (!Number.isInteger(chunk) || chunk < 1) throw new RpOnnxError(`physicalBatchSize must be a positive integer, got ${physicalBatchSize}`);
-    if (chunk >= n) return this.dpGradientsOnce(images, labels, n, clipNorm);
+    if (chunk >= n) return this.dpGradientsOnce(images, labels, n, clipNorm, physicalBatchSize === n);
     const per = images.length / n;
     const perExample = this.opts.dp?.mode === 'per-example';
     let total: DpGradients | undefined;
     for (let start = 0; start < n; start += chunk) {
       const m = Math.min(chunk, n - start);
-      const r = await this.dpGradientsOnce(images.subarray(start * per, (start + m) * per), labels.subarray(start, start + m), m, clipNorm);
+      const r = await this.dpGradientsOnce(images.subarray(start * per, (start + m) * per), labels.subarray(start, start + m), m, clipNorm, m === chunk);
       if (!total) {
         // Copies: onnxruntime may reuse its output buffers on the next run.
         total = { ...r, loss: r.loss * m, norms: new Float32Array(n), grads: new Map([...r.grads].map(([k, g]) => [k, Float32Array.from(g)])) };
@@ -183,17 +200,19 @@ export class Trainer {
     return total!;
   }
 
-  private async dpGradientsOnce(images: Float32Array, labels: Int32Array, n: number, clipNorm: number): Promise<DpGradients> {
-    const dp = this.training.dp!;
-    const feeds = this.feeds(images, labels, n);
+  /** One run of a DP training graph; `fixed`: on the static-batch graph of this size. */
+  private async dpGradientsOnce(images: Float32Array, labels: Int32Array, n: number, clipNorm: number, fixed = false): Promise<DpGradients> {
+    const { training, session } = fixed ? await this.fixedBatch(n) : { training: this.training, session: this.session };
+    const dp = training.dp!;
+    const feeds = this.feeds(images, labels, n, training);
     if (dp.clipInput) feeds[dp.clipInput] = new ort.Tensor('float32', Float32Array.of(clipNorm), []);
-    const out = await this.session.run(feeds);
+    const out = await session.run(feeds);
     const grads = new Map<string, Float32Array>();
     for (const p of dp.perParam) grads.set(p.name, out[p.output]!.data as Float32Array);
-    const loss = Number((out[this.training.outputs.loss]!.data as Float32Array)[0]);
+    const loss = Number((out[training.outputs.loss]!.data as Float32Array)[0]);
     return {
       loss, size: n, grads, norms: out[dp.norms]!.data as Float32Array,
-      correct: countCorrect(out[this.training.outputs.logits]!.data as Float32Array, labels, n),
+      correct: countCorrect(out[training.outputs.logits]!.data as Float32Array, labels, n),
     };
   }
 
@@ -233,6 +252,7 @@ export class Trainer {
 
   async release(): Promise<void> {
     await this.session.release();
+    await this.fixed?.session.release();
     await this.evalSession?.release();
   }
 }

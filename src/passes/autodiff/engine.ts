@@ -48,6 +48,8 @@ export interface DifferentiateOptions {
   perExample?: ReadonlySet<string>;
   /** Per-example mode: the batch dimension; default axis 0 of the first seeded value's shape. */
   batchDim?: Dim;
+  /** The number of examples when it is fixed (a static-batch training graph), for rules (GradContext.batchSize). */
+  batchSize?: number;
 }
 
 /**
@@ -122,7 +124,7 @@ export function differentiate(graph: Graph, opts: DifferentiateOptions): Map<str
     }
     const perExample = node.inputs.map((v, i) => needsGrad[i]! && (perExampleMode?.values.has(v) ?? false));
     if (perExampleMode) perExampleMode.check(node, key, gradOutputs, perExample);
-    const grads = rule({ b, node, gradOutputs, needsGrad, perExample, batchDim: perExampleMode?.batchDim, shapeOf, opset });
+    const grads = rule({ b, node, gradOutputs, needsGrad, perExample, batchDim: perExampleMode?.batchDim, batchSize: opts.batchSize, shapeOf, opset });
     node.inputs.forEach((input, i) => {
       if (!needsGrad[i]) return;
       const g = grads[i];

@@ -27,6 +27,8 @@ export interface GradContext {
   readonly perExample: readonly boolean[];
   /** Per-example mode: the batch dimension N (symbolic, e.g. 'N'), for rules to check where it is. */
   readonly batchDim?: Dim;
+  /** The number of examples when the caller fixes it (a static-batch training graph), else undefined. */
+  readonly batchSize?: number;
   /** Static shape of a value from shape inference (null when unknown). */
   shapeOf(value: string): Dim[] | null;
   /** Opset version of the default domain, for ops whose signature changed across opsets. */

@@ -37,6 +37,7 @@ import { makeBatchDynamic } from '../dynamic-batch.js';
 import { initializersAsInputs } from '../params-as-inputs.js';
 import { differentiate } from './engine.js';
 import { crossEntropyLoss, mseLoss } from './loss.js';
+import { outerProductFactors, outerProductSquaredNorms, outerProductWeightedSum } from './per-example.js';
 
 export interface TrainingGraphOptions {
   loss: 'cross-entropy' | 'mse';
@@ -57,6 +58,12 @@ export interface TrainingGraphOptions {
    * gradients themselves. Both output the norms [N] ('dp_norms').
    */
   dp?: { mode: 'clip' | 'per-example' };
+  /**
+   * A static batch size for the data inputs (default symbolic 'N'). Rules see it as
+   * GradContext.batchSize and may emit ops whose attributes depend on N (the grouped-Conv
+   * per-example weight gradient, rules/conv.ts); the session then runs that batch size only.
+   */
+  batchSize?: number;
 }
 
 export interface TrainingParam {
@@ -109,11 +116,19 @@ export function buildTrainingGraph(model: Model, opts: TrainingGraphOptions): Tr
   const logitsType = g.typeOf(logits);
   // Every data input gets a symbolic batch dimension; stale intermediate shapes are dropped.
   const data = makeBatchDynamic(g);
+  if (opts.batchSize !== undefined && !(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) throw new RpOnnxError(`batchSize must be a positive integer, got ${opts.batchSize}`);
   g.outputs = [{ name: logits, type: null }];
 
   const { runningStats, bnStats } = prepareBatchNorms(m, b, opts, opset);
   const { labels, loss, dLogits } = addLoss(m, b, opts.loss, logits, logitsType, opset);
   const params = parameterGradients(m, b, opts, chooseCandidates(m, opts, runningStats), logits, dLogits, opset);
+  // Static batch: the engine checked the batch axis symbolically; the inputs now declare the size.
+  if (opts.batchSize !== undefined) {
+    for (const name of data) {
+      const t = g.typeOf(name);
+      if (t?.shape && t.shape.length > 0) g.setType(name, { dtype: t.dtype, shape: [opts.batchSize, ...t.shape.slice(1)] });
+    }
+  }
   const dp = opts.dp ? perExampleOutputs(b, params, opts.dp.mode, opset) : undefined;
 
   // Parameters and running statistics become inputs; with 'fed', inference BatchNorm whose
@@ -200,7 +215,7 @@ function parameterGradients(
   const seed = opts.dp ? b.op1('Mul', [dLogits, batchSizeAsFloat(b, logits)]) : dLogits;
   const grads = differentiate(g, {
     wrt: candidates, seeds: new Map([[logits, seed]]), opset, shapeOf, typeOf,
-    perExample: opts.dp ? new Set(candidates) : undefined,
+    perExample: opts.dp ? new Set(candidates) : undefined, batchSize: opts.batchSize,
   });
   if (opts.trainable) {
     const missing = candidates.filter((c) => !grads.has(c));
@@ -237,9 +252,12 @@ function batchSizeAsFloat(b: GraphBuilder, logits: string): string {
  */
 function perExampleOutputs(b: GraphBuilder, params: TrainingParam[], mode: 'clip' | 'per-example', opset: number): NonNullable<TrainingGraph['dp']> {
   const sources = params.map((p) => (mode === 'clip' ? perExampleParts(b.graph, p.gradient) : { parts: [p.gradient], chain: [] }));
-  const flat = sources.map((src, i) => src.parts.map((part) => b.op1('Reshape', [part, b.int64s('flat', [0, -1])], {}, { name: `${params[i]!.name}_per_example_flat` })));
+  // Outer products per example (Gemm weights) are clipped from their factors (per-example.ts).
+  const ghosts = params.map((p) => (mode === 'clip' ? outerProductFactors(b.graph, p.gradient, p.shape.length) : undefined));
+  const flat = sources.map((src, i) => (ghosts[i] ? [] : src.parts.map((part) => b.op1('Reshape', [part, b.int64s('flat', [0, -1])], {}, { name: `${params[i]!.name}_per_example_flat` }))));
   // Reduce* take axes as an input from opset 18, Unsqueeze from opset 13.
   const squares = flat.flat().map((f) => (opset >= 18 ? b.op1('ReduceSumSquare', [f, b.int64s('axes', [1])], { keepdims: 0 }) : b.op1('ReduceSumSquare', [f], { axes: [1], keepdims: 0 })));
+  for (const gh of ghosts) if (gh) squares.push(outerProductSquaredNorms(b, gh, opset));
   const total = squares.length === 1 ? squares[0]! : b.op1('Sum', squares);
   const norms = b.op1('Sqrt', [total], {}, { name: 'dp_norms' });
   if (mode === 'per-example') {
@@ -249,6 +267,8 @@ function perExampleOutputs(b: GraphBuilder, params: TrainingParam[], mode: 'clip
   const factor = b.op1('Min', [b.op1('Div', [clipInput, b.op1('Add', [norms, b.scalar('dp_eps', CLIP_EPSILON)])]), b.scalar('dp_one', 1)]);
   const row = opset >= 13 ? b.op1('Unsqueeze', [factor, b.int64s('axes', [0])]) : b.op1('Unsqueeze', [factor], { axes: [0] });
   const perParam = params.map((p, i) => {
+    const gh = ghosts[i];
+    if (gh) return { name: p.name, output: b.op1('Reshape', [outerProductWeightedSum(b, gh, factor, opset), b.int64s('shape', p.shape)], {}, { name: `${p.name}_clipped_sum` }) };
     const src = sources[i]!;
     const sums = flat[i]!.map((f) => b.op1('MatMul', [row, f]));
     let summed: string;

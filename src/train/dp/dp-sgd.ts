@@ -10,6 +10,9 @@
  *   families reported without an epsilon;
  * - public-batch BatchNorm statistics (Davody et al.).
  * Every accountable run given a target epsilon stops before a step that would exceed it.
+ * The loop's questions to the accountant are answered from the plan (`BudgetPlan` below) with
+ * about one accountant evaluation per epoch, not one per step: a PRV evaluation costs as much as
+ * a training step here.
  * Randomness: the OS CSPRNG for noise and sampling unless `secureRng` is false, in which case
  * every step's generators derive from (seed, step), so a resumed run replays an uninterrupted one.
  */
@@ -118,6 +121,7 @@ export class PrivateStep implements StepStrategy {
   private trainer!: Trainer;
   private publicStats: PublicStatistics | undefined;
   private lastSigma = 0;
+  private plan: BudgetPlan | undefined;
 
   constructor(readonly o: PrivateStepOptions) {
     const dp = o.dp;
@@ -160,13 +164,16 @@ export class PrivateStep implements StepStrategy {
     }
     this.schedule = planRunNoise(this.o.dp, { sampleRate: this.sampleRate, stepsPerEpoch: ctx.stepsPerEpoch, totalSteps: ctx.totalSteps });
     this.lastSigma = noiseAt(this.schedule, ctx.trainer.stepCount);
+    this.plan = new BudgetPlan(this.ledger, this.schedule, ctx.stepsPerEpoch, ctx.totalSteps, this.accountable ? this.o.dp.targetEpsilon : undefined);
     if (this.o.publicData) this.publicStats = await PublicStatistics.create(ctx.trainer, this.o.publicData, Math.max(1, Math.round(this.expectedBatch)), this.o.dp.seed ?? 0);
   }
 
   allows(t: number): boolean {
     const target = this.o.dp.targetEpsilon;
     if (!this.accountable || target === undefined) return true;
-    return this.ledger.epsilon(noiseAt(this.schedule, t)) <= target;
+    // Decided once at start() from the plan (BudgetPlan): the same answer as asking the ledger
+    // for the epsilon after step t, without one accountant evaluation per step.
+    return this.plan ? this.plan.allows(t) : this.ledger.epsilon(noiseAt(this.schedule, t)) <= target;
   }
 
   private noiseRng(t: number): Random {
@@ -214,11 +221,19 @@ export class PrivateStep implements StepStrategy {
 
   /** Epsilon spent so far, null when none is claimed (seeded or non-Gaussian noise). */
   epsilon(): number | null {
-    return this.accountable && this.o.dp.secureRng ? this.ledger.epsilon() : null;
+    if (!(this.accountable && this.o.dp.secureRng)) return null;
+    return this.plan ? this.plan.epsilonOf(this.ledger) : this.ledger.epsilon();
   }
 
+  /**
+   * Progress epsilon: an upper bound of what has been spent, exact at epoch ends (the epoch
+   * reports read it then) and, within an epoch, the epsilon the planned run reaches at the end of
+   * that epoch (more releases never lower the privacy loss): one accountant evaluation per epoch.
+   */
   notes(): StepNotes {
-    return { epsilon: this.epsilon(), sigma: this.lastSigma, clipNorm: this.clipNorm };
+    const claimed = this.accountable && this.o.dp.secureRng;
+    const epsilon = !claimed ? null : this.plan ? this.plan.progressEpsilon(this.ledger) : this.ledger.epsilon();
+    return { epsilon, sigma: this.lastSigma, clipNorm: this.clipNorm };
   }
 
   private accounting(): PrivateStepState['accounting'] {
@@ -240,6 +255,7 @@ export class PrivateStep implements StepStrategy {
       }
     }
     this.ledger = RunLedger.restore(this.ledgerSettings(), s.ledger);
+    this.plan = undefined; // planned again by start() from the restored history
     this.clipNorm = s.clipNorm;
     if (this.clipper) this.clipper.bound = s.clipNorm;
   }
@@ -281,6 +297,110 @@ export class PrivateStep implements StepStrategy {
       covers: 'released parameters only (not the training loss/accuracy printed per epoch)',
       statement: st.statement,
     };
+  }
+}
+
+/**
+ * The privacy ledger's answers for the loop, from the plan. The loop takes the steps in order at
+ * the schedule's sigmas (noiseAt), one record per step (empty Poisson batches included), an
+ * epoch end every `stepsPerEpoch` steps from the step this session started at and at
+ * `totalSteps`; so the ledger's history at every future step is known at start() (a resume
+ * plans from the restored history). Hence:
+ * - the budget: the first step t whose release would take epsilon above the target is found
+ *   once: one evaluation when the whole remaining plan fits (calibration plans exactly that),
+ *   otherwise a bisection (~log2(steps) evaluations). allows(t) is then t < stopAt, the answer
+ *   the per-step check `ledger.epsilon(sigma_t) <= target` gives when epsilon grows with every
+ *   release (the true privacy loss does; the run's final epsilon is evaluated on the real
+ *   ledger and is <= target in any case, since stopAt - 1 was checked);
+ * - progress: the epsilon at the end of the current epoch as planned (an upper bound of what is
+ *   spent so far), exact at the epoch end itself: one evaluation per epoch.
+ * Evaluations are memoized by the ledger's history (its run-length encoded state), so the
+ * planned epoch-end ledger and the real one share their evaluation.
+ */
+export class BudgetPlan {
+  private readonly memo = new Map<string, number>();
+  /** The current epoch's planned end and its epsilon (progress asks every step). */
+  private bound: { end: number; epsilon: number } | undefined;
+  private readonly startStep: number;
+  /** First step the target does not allow (Infinity: none). */
+  readonly stopAt: number;
+
+  constructor(
+    private readonly ledger: RunLedger,
+    private readonly schedule: NoiseSchedule,
+    private readonly stepsPerEpoch: number,
+    private readonly totalSteps: number,
+    target: number | undefined,
+  ) {
+    this.startStep = ledger.steps;
+    this.stopAt = target === undefined ? Infinity : this.firstRefused(target);
+  }
+
+  allows(t: number): boolean {
+    return t < this.stopAt;
+  }
+
+  /** Epsilon of a ledger's history (memoized). */
+  epsilonOf(l: RunLedger, nextSigma?: number): number {
+    const key = `${JSON.stringify(l.state())}|${nextSigma ?? ''}`;
+    let e = this.memo.get(key);
+    if (e === undefined) {
+      e = l.epsilon(nextSigma);
+      this.memo.set(key, e);
+    }
+    return e;
+  }
+
+  /** Upper bound of the epsilon spent by `real` (the run's ledger), exact at epoch ends. */
+  progressEpsilon(real: RunLedger): number {
+    const done = real.steps;
+    const atEpochEnd = done === this.startStep || real.state().at(-1) === 'end';
+    if (atEpochEnd || done < this.startStep) return this.epsilonOf(real);
+    const k = Math.floor((done - 1 - this.startStep) / this.stepsPerEpoch);
+    const end = Math.min(this.startStep + (k + 1) * this.stepsPerEpoch, this.totalSteps, this.stopAt);
+    if (end < done) return this.epsilonOf(real);
+    if (this.bound?.end !== end) this.bound = { end, epsilon: this.epsilonOf(this.planned(end, real)) };
+    return this.bound.epsilon;
+  }
+
+  /** An epoch of this session ends after step `steps` (a count). */
+  private endsEpoch(steps: number): boolean {
+    return steps > this.startStep && ((steps - this.startStep) % this.stepsPerEpoch === 0 || steps === this.totalSteps);
+  }
+
+  /**
+   * `from` (default the run's ledger) continued by the planned steps up to `steps` steps, in
+   * the state the loop's ledger has then: epochs that ended by then are closed.
+   */
+  private planned(steps: number, from: RunLedger = this.ledger): RunLedger {
+    const l = RunLedger.restore(from.settings, from.state());
+    for (let t = l.steps; t < steps; t++) {
+      l.record(noiseAt(this.schedule, t));
+      if (this.endsEpoch(t + 1)) l.endEpoch();
+    }
+    if (l.steps === steps && this.endsEpoch(steps) && l.state().at(-1) !== 'end') l.endEpoch();
+    return l;
+  }
+
+  /** Whether step t's release keeps epsilon within the target (what allows(t) used to ask). */
+  private fits(t: number, target: number): boolean {
+    return this.epsilonOf(this.planned(t), noiseAt(this.schedule, t)) <= target;
+  }
+
+  private firstRefused(target: number): number {
+    const first = this.ledger.steps;
+    const last = this.totalSteps - 1;
+    if (last < first || this.fits(last, target)) return Infinity;
+    if (!this.fits(first, target)) return first;
+    // fits(lo) and not fits(hi).
+    let lo = first;
+    let hi = last;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (this.fits(mid, target)) lo = mid;
+      else hi = mid;
+    }
+    return hi;
   }
 }
 

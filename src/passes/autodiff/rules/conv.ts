@@ -96,6 +96,9 @@ function inputGrad(ctx: GradContext, dY: string, w: string, g: ConvGeometry): st
 export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvGeometry, perExample = false): string {
   const { b } = ctx;
   const { win, group, cin, cout } = g;
+  // Many kernel offsets make the per-offset slices slow; with few, they win (see below).
+  const offsetCount = win.kernel.reduce((a, k) => a * k, 1);
+  if (perExample && group === 1 && cin === 1 && offsetCount > 9 && ctx.batchSize !== undefined) return perExampleWeightGradGrouped(ctx, x, dY, g, ctx.batchSize);
   const r = win.kernel.length;
   const xp = padZeros(ctx, x, [0, 0, ...win.padBegin, 0, 0, ...win.padEnd]);
   const padded = win.input.map((n, i) => n + win.padBegin[i]! + win.padEnd[i]!);
@@ -141,6 +144,34 @@ export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvG
   const split = b.op1('Reshape', [summed, b.int64s('shape', [group, K, cg, og])]);
   const ordered = b.op1('Transpose', [split], { perm: [0, 3, 2, 1] });
   return b.op1('Reshape', [ordered, b.int64s('shape', [cout, cg, ...win.kernel])]);
+}
+
+/**
+ * Per-example dW of a convolution with one input channel (a stem conv on grey images) as ONE
+ * grouped Conv: the input as [1, N, ...] (each example a group), the kernels dY as [N*Cout, 1,
+ * out...] dilated by the forward strides, stepping by the forward dilations, with the forward
+ * pads: output tap k of group n, kernel o is sum_p dY[n, o, p] X_pad[n, 0, p*s + k*d] =
+ * dW_n[o, 0, k] (taps past the kernel, when the padded input is longer, are sliced off).
+ * Conv's group is an attribute, so the batch must be static (the trainer builds a static-batch
+ * training graph for its full physical chunks). dp-cnn's conv1 (8x8/2, 28x28) at batch 512,
+ * with the norms and the clipped sum: 33 ms against 139 ms for the per-offset slices (their 64
+ * Slices and the Concat dominate), bench/dp-conv1.ts. With few offsets it loses: ResNet-8's 3x3
+ * stride-1 stem made the whole GroupNorm ResNet-8 DP step at batch 256 8% slower, so it is used
+ * above 9 offsets only (measured at 64 and 9; the threshold between is a guess).
+ */
+function perExampleWeightGradGrouped(ctx: GradContext, x: string, dY: string, g: ConvGeometry, n: number): string {
+  const { b } = ctx;
+  const { win, cout } = g;
+  const xs = b.op1('Reshape', [x, b.int64s('shape', [1, n, ...win.input])]);
+  const kernels = b.op1('Reshape', [dY, b.int64s('shape', [n * cout, 1, ...win.output])]);
+  const conv = b.op1('Conv', [xs, kernels], {
+    group: n, dilations: win.strides, strides: win.dilations, pads: [...win.padBegin, ...win.padEnd], kernel_shape: win.output,
+  });
+  const taps = win.input.map((len, i) => Math.floor((len + win.padBegin[i]! + win.padEnd[i]! - (win.strides[i]! * (win.output[i]! - 1) + 1)) / win.dilations[i]!) + 1);
+  const kept = taps.every((t, i) => t === win.kernel[i])
+    ? conv
+    : sliceSpatial(ctx, conv, win.kernel.map(() => 0), win.kernel, win.kernel.map(() => 1));
+  return b.op1('Reshape', [kept, b.int64s('shape', [n, cout, 1, ...win.kernel])]);
 }
 
 // Per example (DP-SGD): the weight's products before the batch sum, the bias's sum over space only.
