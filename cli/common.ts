@@ -71,7 +71,11 @@ export function reportError(e: unknown, cmd?: Command): never {
     process.exit(USAGE_EXIT_CODE);
   }
   if (e instanceof RpOnnxError) {
-    process.stderr.write(`error: ${oneLine(e.message)}${e instanceof UsageError ? hint(cmd) : ''}\n`);
+    // Library errors name their parameters; the command's flags of the same name say it the
+    // user's way (`noiseMultiplier` -> `--noise-multiplier`). Commands whose flags differ from
+    // the parameter names map them first (withFlags with their own table).
+    const shown = !(e instanceof UsageError) && cmd ? e.withFlags(flagsByParameter(cmd)) : e;
+    process.stderr.write(`error: ${oneLine(shown.message)}${e instanceof UsageError ? hint(cmd) : ''}\n`);
     if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
     process.exit(e.exitCode);
   }
@@ -80,6 +84,13 @@ export function reportError(e: unknown, cmd?: Command): never {
   if (verbose && err?.stack) process.stderr.write(`${err.stack}\n`);
   else process.stderr.write('(internal error; rerun with --verbose for the stack trace)\n');
   process.exit(1);
+}
+
+/** A command's long flags by the parameter name commander stores them under (`--noise-multiplier` -> noiseMultiplier). */
+export function flagsByParameter(cmd: Command): Record<string, string> {
+  const table: Record<string, string> = {};
+  for (const o of cmd.options) if (o.long && !o.negate) table[o.attributeName()] = o.long;
+  return table;
 }
 
 export function printJson(value: unknown): void {

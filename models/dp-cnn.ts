@@ -52,8 +52,8 @@ export function resolveDpCnnOptions(opts: DpCnnOptions = {}): ResolvedDpCnnOptio
     seed: opts.seed ?? 0,
   };
   checkModelOptions(r);
-  if (r.norm !== 'none') throw new RpOnnxError(`--norm ${r.norm}: dp-cnn has no normalisation layers (tanh CNN); leave --norm out`);
-  if (dpCnnGeometry(r.imageSize).pool2 < 1) throw new RpOnnxError(`--image-size ${r.imageSize} is too small for dp-cnn: it needs at least 14`);
+  if (r.norm !== 'none') throw new RpOnnxError(`norm ${r.norm}: dp-cnn has no normalisation layers (tanh CNN); leave norm out`, { param: 'norm' });
+  if (dpCnnGeometry(r.imageSize).pool2 < 1) throw new RpOnnxError(`imageSize ${r.imageSize} is too small for dp-cnn: it needs at least 14`, { param: 'imageSize' });
   return r;
 }
 

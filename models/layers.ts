@@ -47,7 +47,7 @@ export function checkModelOptions(r: Required<ModelOptions>): void {
   positive('--classes', r.classes);
   positive('--image-size', r.imageSize);
   positive('--groups', r.groups);
-  if (!Number.isInteger(r.seed)) throw new RpOnnxError(`--seed must be an integer, got ${r.seed}`);
+  if (!Number.isInteger(r.seed)) throw new RpOnnxError(`seed must be an integer, got ${r.seed}`, { param: 'seed' });
 }
 
 /** PyTorch's defaults for BatchNorm2d and GroupNorm. */

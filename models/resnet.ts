@@ -72,10 +72,10 @@ export function resolveResNetOptions(name: string, opts: ResNetOptions = {}): Re
     seed: opts.seed ?? 0,
   };
   checkModelOptions(r);
-  if (!NORM_KINDS.includes(r.norm)) throw new RpOnnxError(`--norm must be one of ${NORM_KINDS.join(', ')}, got '${r.norm}'`);
+  if (!NORM_KINDS.includes(r.norm)) throw new RpOnnxError(`norm must be one of ${NORM_KINDS.join(', ')}, got '${r.norm}'`, { param: 'norm' });
   if (r.norm === 'group') {
     const bad = spec.widths.find((w) => w % r.groups !== 0);
-    if (bad !== undefined) throw new RpOnnxError(`--groups ${r.groups} does not divide ${name}'s ${bad} channels: choose a divisor of ${spec.widths.join(', ')}`);
+    if (bad !== undefined) throw new RpOnnxError(`groups ${r.groups} does not divide ${name}'s ${bad} channels: choose a divisor of ${spec.widths.join(', ')}`, { param: 'groups' });
   }
   return r;
 }

@@ -64,12 +64,12 @@ export function resolveScatterNetOptions(opts: ResNetOptions = {}): ResolvedResN
     norm: opts.norm ?? 'group', groups: opts.groups ?? SCATTERNET_DEFAULT_GROUPS, seed: opts.seed ?? 0,
   };
   checkModelOptions(r);
-  if (r.norm === 'batch') throw new RpOnnxError('--norm batch: scatternet-linear normalises its features per example (group) or not at all (none); batch statistics would cost privacy');
+  if (r.norm === 'batch') throw new RpOnnxError('norm batch: scatternet-linear normalises its features per example (group) or not at all (none); batch statistics would cost privacy', { param: 'norm' });
   if (r.norm === 'none') r.groups = 1;
   const g = scatterNetGeometry(r.inChannels, r.imageSize);
-  if (r.norm === 'group' && g.channels % r.groups !== 0) throw new RpOnnxError(`--groups ${r.groups} must divide the ${g.channels} scattering channels`);
+  if (r.norm === 'group' && g.channels % r.groups !== 0) throw new RpOnnxError(`groups ${r.groups} must divide the ${g.channels} scattering channels`, { param: 'groups' });
   if (r.imageSize < 2 * waveletRadius(SCATTERNET_SPEC.J - 1, SCATTERNET_SPEC.L)) {
-    throw new RpOnnxError(`--image-size ${r.imageSize} is too small for the scattering: it needs at least ${2 * waveletRadius(SCATTERNET_SPEC.J - 1, SCATTERNET_SPEC.L)} pixels (reflection padding of its widest filter)`);
+    throw new RpOnnxError(`imageSize ${r.imageSize} is too small for the scattering: it needs at least ${2 * waveletRadius(SCATTERNET_SPEC.J - 1, SCATTERNET_SPEC.L)} pixels (reflection padding of its widest filter)`, { param: 'imageSize' });
   }
   return r;
 }
@@ -116,7 +116,7 @@ function emitScattering(b: GraphBuilder, input: string, o: ResolvedResNetOptions
   // Side of the grid at resolution r (Conv with padding = radius and stride 2^r: ceil(s / 2^r)).
   const side = (r: number) => Math.floor((s - 1) / 2 ** r) + 1;
   const checkPad = (radius: number, r: number) => {
-    if (radius >= side(r)) throw new RpOnnxError(`--image-size ${s} is too small for the scattering: a ${2 * radius + 1}-tap filter on a ${side(r)}-pixel grid`);
+    if (radius >= side(r)) throw new RpOnnxError(`imageSize ${s} is too small for the scattering: a ${2 * radius + 1}-tap filter on a ${side(r)}-pixel grid`, { param: 'imageSize' });
   };
   /**
    * |u * psi_{j,l}| for l = 0..L-1 and each of the `channels` channels of u (at resolution

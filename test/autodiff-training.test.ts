@@ -267,7 +267,7 @@ test('freeze patterns, explicit trainable lists and their errors', () => {
   assert.ok(tg.model.graph.inputs.some((i) => i.name === 'fc.weight'));
   const only = buildTrainingGraph(model, { loss: 'cross-entropy', trainable: ['fc.weight'] });
   assert.deepEqual(only.params.map((p) => p.name), ['fc.weight']);
-  assert.throws(() => buildTrainingGraph(model, { loss: 'cross-entropy', trainable: ['nope'] }), /--trainable names 'nope'/);
+  assert.throws(() => buildTrainingGraph(model, { loss: 'cross-entropy', trainable: ['nope'] }), /trainable names 'nope'/);
   assert.ok(globToRegExp('layer?.*').test('layer1.conv.weight'));
   assert.ok(!globToRegExp('fc').test('fc.weight'));
 });

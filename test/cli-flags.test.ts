@@ -43,7 +43,7 @@ const cases: [string[], string, RegExp][] = [
   // experiment
   [['experiment', 'residual-perturbation', '--members', '0'], 'rp-onnx experiment residual-perturbation', /--members must be a positive integer, got 0/],
   [['experiment', 'dp-sgd', '--data', 'd', '--target-epsilon', '3', '--schedule', 'step'], 'rp-onnx experiment dp-sgd', /--schedule must be constant or cosine, got 'step'/],
-  [['experiment', 'dp-sgd', '--data', 'd', '--target-epsilon', '3', '--model', 'vgg'], 'rp-onnx experiment dp-sgd', /--model must be one of dp-cnn, resnet8, got 'vgg'/],
+  [['experiment', 'dp-sgd', '--data', 'd', '--target-epsilon', '3', '--model', 'vgg'], 'rp-onnx experiment dp-sgd', /--model must be one of dp-cnn, resnet8, scatternet-linear, got 'vgg'/],
   // models
   [['models', 'create', 'resnet8', '-o', 'x.onnx', '--norm', 'layer'], 'rp-onnx models create', /--norm must be batch, group or none, got 'layer'/],
   [['models', 'create', 'resnet8', '-o', 'x.onnx', '--classes', '0'], 'rp-onnx models create', /--classes must be a positive integer, got 0/],

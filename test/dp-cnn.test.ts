@@ -35,8 +35,8 @@ test('parameter count: 26,010 for 1x28x28 (the papers\' figure) and the closed f
 test('options: defaults 1x28x28, 10 classes; normalisation and too-small images refused', () => {
   const o = findModel('dp-cnn').resolve();
   assert.deepEqual([o.inChannels, o.imageSize, o.classes, o.norm], [1, 28, 10, 'none']);
-  assert.throws(() => buildModel('dp-cnn', { norm: 'batch' }), /--norm batch: dp-cnn has no normalisation/);
-  assert.throws(() => buildModel('dp-cnn', { imageSize: 13 }), /--image-size 13 is too small for dp-cnn/);
+  assert.throws(() => buildModel('dp-cnn', { norm: 'batch' }), /norm batch: dp-cnn has no normalisation/);
+  assert.throws(() => buildModel('dp-cnn', { imageSize: 13 }), /imageSize 13 is too small for dp-cnn/);
   assert.doesNotThrow(() => buildModel('dp-cnn', { imageSize: 14 }));
 });
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { RpOnnxError, withFlags } from '../src/errors.js';
 import { prepareCheckpointDir } from '../src/train/checkpoint.js';
 import { TRAIN_FLAGS } from '../cli/train.js';
+import { runCli } from './helpers/cli.js';
 
 const message = (fn: () => unknown) => {
   try {
@@ -56,5 +57,17 @@ test('the checkpoint errors of train read as they did with the old message rewri
     assert.equal(train(used, { resume: false, force: false }), `${used} already holds checkpoints of another run (epoch 1): resume it, choose another --checkpoint-dir, or --force to replace them`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the CLI writes a library parameter as the running command\'s flag of the same name', () => {
+  // A library error names its parameter; `models create` has --image-size, so the user reads the flag.
+  const d = mkdtempSync(join(tmpdir(), 'rp-flags-'));
+  try {
+    const r = runCli(['models', 'create', 'dp-cnn', '-o', join(d, 'm.onnx'), '--image-size', '13']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^error: --image-size 13 is too small for dp-cnn: it needs at least 14\n$/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
   }
 });

@@ -212,6 +212,6 @@ test('scatternet-linear: only the linear layer is a parameter, and full = head(f
 test('scatternet-linear refuses batch normalisation and groups that do not divide 81', () => {
   const entry = findModel('scatternet-linear');
   assert.throws(() => entry.build({ norm: 'batch' }), /norm batch/);
-  assert.throws(() => entry.build({ groups: 10 }), /--groups 10 must divide the 81/);
+  assert.throws(() => entry.build({ groups: 10 }), /groups 10 must divide the 81/);
   assert.throws(() => entry.build({ imageSize: 12 }), /too small/);
 });

@@ -130,7 +130,7 @@ export interface DpSgdExperimentResult {
 
 export function resolveRecipe(model: DpSgdModel, overrides: Partial<DpSgdRecipe> = {}): DpSgdRecipe {
   const base = DP_SGD_RECIPES[model];
-  if (!base) throw new RpOnnxError(`--model must be one of ${DP_SGD_MODELS.join(', ')}, got '${model}'`);
+  if (!base) throw new RpOnnxError(`model must be one of ${DP_SGD_MODELS.join(', ')}, got '${model}'`, { param: 'model' });
   const r: DpSgdRecipe = { ...base, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)), model };
   const positiveInt = (flag: string, v: number) => {
     if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
@@ -138,21 +138,21 @@ export function resolveRecipe(model: DpSgdModel, overrides: Partial<DpSgdRecipe>
   positiveInt('--epochs', r.epochs);
   positiveInt('--batch-size', r.batchSize);
   positiveInt('--physical-batch-size', r.physicalBatchSize);
-  if (!(r.lr > 0)) throw new RpOnnxError(`--lr must be > 0, got ${r.lr}`);
-  if (!(r.momentum >= 0 && r.momentum < 1)) throw new RpOnnxError(`--momentum must be in [0, 1), got ${r.momentum}`);
-  if (!(r.maxGradNorm > 0)) throw new RpOnnxError(`--max-grad-norm must be > 0, got ${r.maxGradNorm}`);
-  if (r.ema && !(r.ema.decay >= 0 && r.ema.decay < 1)) throw new RpOnnxError(`--ema-decay must be in [0, 1), got ${r.ema.decay}`);
+  if (!(r.lr > 0)) throw new RpOnnxError(`lr must be > 0, got ${r.lr}`, { param: 'lr' });
+  if (!(r.momentum >= 0 && r.momentum < 1)) throw new RpOnnxError(`momentum must be in [0, 1), got ${r.momentum}`, { param: 'momentum' });
+  if (!(r.maxGradNorm > 0)) throw new RpOnnxError(`maxGradNorm must be > 0, got ${r.maxGradNorm}`, { param: 'maxGradNorm' });
+  if (r.ema && !(r.ema.decay >= 0 && r.ema.decay < 1)) throw new RpOnnxError(`emaDecay must be in [0, 1), got ${r.ema.decay}`, { param: 'emaDecay' });
   return r;
 }
 
 export async function runDpSgdExperiment(o: DpSgdExperimentOptions): Promise<DpSgdExperimentResult> {
-  if (!(o.targetEpsilon > 0 && Number.isFinite(o.targetEpsilon))) throw new RpOnnxError(`--target-epsilon must be a positive number, got ${o.targetEpsilon}`);
+  if (!(o.targetEpsilon > 0 && Number.isFinite(o.targetEpsilon))) throw new RpOnnxError(`targetEpsilon must be a positive number, got ${o.targetEpsilon}`, { param: 'targetEpsilon' });
   const recipe = resolveRecipe(o.model ?? 'dp-cnn', o.recipe);
   if (o.train.shape.length !== 3 || o.train.shape[1] !== o.train.shape[2]) {
     throw new RpOnnxError(`the experiment needs square images [C, H, W], got [${o.train.shape.join(', ')}]`);
   }
   const train = o.limit !== undefined && o.limit < o.train.count ? subset(o.train, Array.from({ length: o.limit }, (_, i) => i)) : o.train;
-  if (recipe.batchSize > train.count) throw new RpOnnxError(`--batch-size ${recipe.batchSize} exceeds the ${train.count} training examples`);
+  if (recipe.batchSize > train.count) throw new RpOnnxError(`batchSize ${recipe.batchSize} exceeds the ${train.count} training examples`, { param: 'batchSize' });
   const [c, s] = [o.train.shape[0]!, o.train.shape[1]!];
   const classes = Math.max(o.train.classes, o.test.classes);
   const started = Date.now();

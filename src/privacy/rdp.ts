@@ -133,7 +133,7 @@ export function composeRdp(segments: readonly Segment[], orders: readonly number
  * gives a finite bound (sigma 0: no noise) epsilon is Infinity and the order null.
  */
 export function rdpToDp(rdp: readonly number[], delta: number, orders: readonly number[] = DEFAULT_ORDERS): { epsilon: number; order: number | null } {
-  if (!(delta > 0 && delta < 1)) throw new RpOnnxError(`--delta must be in (0, 1), got ${delta}`);
+  if (!(delta > 0 && delta < 1)) throw new RpOnnxError(`delta must be in (0, 1), got ${delta}`, { param: 'delta' });
   let best: { epsilon: number; order: number | null } = { epsilon: Infinity, order: null };
   orders.forEach((a, k) => {
     const r = rdp[k]!;
@@ -153,7 +153,7 @@ export function epsilon(segments: readonly Segment[], delta: number, orders: rea
  * get_noise_multiplier) whose epsilon after `steps` steps at rate q is at most `targetEpsilon`.
  */
 export function calibrateNoise(targetEpsilon: number, sampleRate: number, steps: number, delta: number, opts: { epsilonTolerance?: number; orders?: readonly number[] } = {}): number {
-  if (!(targetEpsilon > 0)) throw new RpOnnxError(`--target-epsilon must be > 0, got ${targetEpsilon}`);
+  if (!(targetEpsilon > 0)) throw new RpOnnxError(`targetEpsilon must be > 0, got ${targetEpsilon}`, { param: 'targetEpsilon' });
   const tol = opts.epsilonTolerance ?? 0.01;
   const eps = (sigma: number) => epsilon([{ sampleRate, noiseMultiplier: sigma, steps }], delta, opts.orders);
   let low = 0;

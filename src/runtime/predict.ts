@@ -148,9 +148,9 @@ export async function predict(models: readonly Model[], input: PredictInput, opt
   const samples = opts.samples ?? 1;
   const batch = opts.batch ?? 64;
   if (models.length === 0) throw new RpOnnxError('predict needs at least one model');
-  if (!(Number.isInteger(samples) && samples >= 1)) throw new RpOnnxError(`--samples must be a positive integer, got ${samples}`);
-  if (!(Number.isInteger(batch) && batch >= 1)) throw new RpOnnxError(`--batch must be a positive integer, got ${batch}`);
-  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 1)) throw new RpOnnxError(`--limit must be a positive integer, got ${opts.limit}`);
+  if (!(Number.isInteger(samples) && samples >= 1)) throw new RpOnnxError(`samples must be a positive integer, got ${samples}`, { param: 'samples' });
+  if (!(Number.isInteger(batch) && batch >= 1)) throw new RpOnnxError(`batch must be a positive integer, got ${batch}`, { param: 'batch' });
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 1)) throw new RpOnnxError(`limit must be a positive integer, got ${opts.limit}`, { param: 'limit' });
   const count = Math.min(input.count, opts.limit ?? input.count);
   if (count === 0) throw new RpOnnxError('there are no examples to predict');
   const per = input.shape.reduce((a, b) => a * b, 1);

@@ -68,11 +68,11 @@ function nativeBinaryDir(): string | undefined {
 /** Throws unless onnxruntime-node's CUDA execution provider is installed. */
 export function checkCudaInstalled(): void {
   const supported = ort.listSupportedBackends().some((b) => b.name === 'cuda');
-  if (!supported) throw new RpOnnxError(`--execution-provider cuda: this onnxruntime-node build has no CUDA support on ${process.platform}/${process.arch}; use --execution-provider cpu`);
+  if (!supported) throw new RpOnnxError(`executionProvider cuda: this onnxruntime-node build has no CUDA support on ${process.platform}/${process.arch}; use --execution-provider cpu`, { param: 'executionProvider' });
   const dir = nativeBinaryDir();
   const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
   if (!dir || !existsSync(join(dir, lib))) {
-    throw new RpOnnxError(`--execution-provider cuda: onnxruntime-node's CUDA provider (${lib}) is not installed; ${CUDA_INSTALL_HINT}`);
+    throw new RpOnnxError(`executionProvider cuda: onnxruntime-node's CUDA provider (${lib}) is not installed; ${CUDA_INSTALL_HINT}`, { param: 'executionProvider' });
   }
 }
 
@@ -129,9 +129,9 @@ function oneLine(e: unknown): string {
  */
 export async function createSession(model: Model, opts: CreateSessionOptions = {}): Promise<RpSession> {
   const ep = opts.executionProvider ?? 'cpu';
-  if (!EXECUTION_PROVIDERS.includes(ep)) throw new RpOnnxError(`--execution-provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${String(ep)}'`);
+  if (!EXECUTION_PROVIDERS.includes(ep)) throw new RpOnnxError(`executionProvider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got '${String(ep)}'`, { param: 'executionProvider' });
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
-    throw new RpOnnxError(`--threads must be a positive integer, got ${opts.threads}`);
+    throw new RpOnnxError(`threads must be a positive integer, got ${opts.threads}`, { param: 'threads' });
   }
   if (ep === 'cuda') checkCudaInstalled();
   const noiseSeed = opts.noiseSeed ?? 'secure';
@@ -160,7 +160,7 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     session = await ort.InferenceSession.create(encodeModel(seeded.toProto()), options);
   } catch (e) {
     const why = oneLine(e);
-    if (ep === 'cuda') throw new RpOnnxError(`--execution-provider cuda: onnxruntime could not start the CUDA provider (${why}); ${CUDA_INSTALL_HINT}`, { cause: e });
+    if (ep === 'cuda') throw new RpOnnxError(`executionProvider cuda: onnxruntime could not start the CUDA provider (${why}); ${CUDA_INSTALL_HINT}`, { cause: e, param: 'executionProvider' });
     throw new RpOnnxError(`onnxruntime cannot load the model: ${why}`, { cause: e });
   }
   return new RpSession(session, model, seeds, ep, noise);

@@ -201,7 +201,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw new RpOnnxError(`--header-timeout (${limits.headersTimeoutMs / 1000} s) must not exceed --request-timeout (${limits.requestTimeoutMs / 1000} s)`);
   }
   const port = opts.port ?? 8080;
-  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new RpOnnxError(`--port must be an integer in 0..65535, got ${port}`);
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new RpOnnxError(`port must be an integer in 0..65535, got ${port}`, { param: 'port' });
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => {});
   const model = typeof opts.model === 'string' ? loadModel(opts.model) : opts.model;

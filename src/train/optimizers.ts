@@ -117,6 +117,6 @@ export function createOptimizer(name: string, opts: OptimizerOptions = {}): Opti
     case 'sgd': return new Sgd(opts.momentum ?? 0, wd, opts.nesterov ?? false);
     case 'adam': return new Adam('adam', opts.beta1 ?? 0.9, opts.beta2 ?? 0.999, opts.eps ?? 1e-8, wd);
     case 'adamw': return new Adam('adamw', opts.beta1 ?? 0.9, opts.beta2 ?? 0.999, opts.eps ?? 1e-8, opts.weightDecay ?? 0.01);
-    default: throw new RpOnnxError(`--optimizer must be sgd, adam or adamw, got '${name}'`);
+    default: throw new RpOnnxError(`optimizer must be sgd, adam or adamw, got '${name}'`, { param: 'optimizer' });
   }
 }

@@ -17,6 +17,6 @@ export function learningRate(schedule: string, baseLr: number, t: number, total:
       const passed = milestones.filter((m) => t >= m).length;
       return baseLr * (opts.stepGamma ?? 0.1) ** passed;
     }
-    default: throw new RpOnnxError(`--schedule must be constant, cosine or step, got '${schedule}'`);
+    default: throw new RpOnnxError(`schedule must be constant, cosine or step, got '${schedule}'`, { param: 'schedule' });
   }
 }

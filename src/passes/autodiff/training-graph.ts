@@ -162,7 +162,7 @@ function logitsValue(m: Model, opts: TrainingGraphOptions): string {
   const logits = opts.logits ?? g.outputs[0]?.name;
   if (!logits) throw new RpOnnxError('the model has no outputs: pass the logits value name (--logits)');
   if (!g.producer(logits) && !g.inputs.some((i) => i.name === logits)) {
-    throw new RpOnnxError(`--logits '${logits}' is not a value of the model`);
+    throw new RpOnnxError(`logits '${logits}' is not a value of the model`, { param: 'logits' });
   }
   return logits;
 }
@@ -338,8 +338,8 @@ function chooseCandidates(m: Model, opts: TrainingGraphOptions, runningStats: Se
   };
   if (opts.trainable) {
     for (const name of opts.trainable) {
-      if (!g.initializers.has(name)) throw new RpOnnxError(`--trainable names '${name}', which is not an initializer of the model`);
-      if (!isFloat(name)) throw new RpOnnxError(`--trainable names '${name}', which is not a floating-point tensor`);
+      if (!g.initializers.has(name)) throw new RpOnnxError(`trainable names '${name}', which is not an initializer of the model`, { param: 'trainable' });
+      if (!isFloat(name)) throw new RpOnnxError(`trainable names '${name}', which is not a floating-point tensor`, { param: 'trainable' });
     }
     return opts.trainable.filter((n) => !isFrozen(n));
   }

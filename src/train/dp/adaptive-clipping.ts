@@ -32,7 +32,7 @@ export function gradientNoiseMultiplier(total: number, countNoise: number): numb
   if (total === 0) return 0;
   const rest = total ** -2 - (COUNT_SENSITIVITY / countNoise) ** 2;
   if (!(rest > 0)) {
-    throw new RpOnnxError(`--clip-count-noise ${countNoise} is too small for noise multiplier ${total}: it must exceed ${(total / 2).toFixed(3)}`);
+    throw new RpOnnxError(`clipCountNoise ${countNoise} is too small for the total noise multiplier ${total}: it must exceed ${(total / 2).toFixed(3)}`, { param: 'clipCountNoise' });
   }
   return rest ** -0.5;
 }
@@ -40,7 +40,7 @@ export function gradientNoiseMultiplier(total: number, countNoise: number): numb
 export class AdaptiveClipper {
   bound: number;
   constructor(private readonly opts: AdaptiveClipOptions) {
-    if (!(opts.targetQuantile > 0 && opts.targetQuantile < 1)) throw new RpOnnxError('--clip-quantile must be in (0, 1)');
+    if (!(opts.targetQuantile > 0 && opts.targetQuantile < 1)) throw new RpOnnxError('clipQuantile must be in (0, 1)', { param: 'clipQuantile' });
     this.bound = opts.initial;
   }
   /** Updates the bound from this step's per-example norms (clipped at the current bound). */

@@ -42,12 +42,12 @@ export function noiseAt(s: NoiseSchedule, t: number): number {
 }
 
 export function validateSchedule(s: NoiseSchedule): void {
-  if (!NOISE_SCHEDULES.includes(s.name)) throw new RpOnnxError(`--noise-schedule must be one of ${NOISE_SCHEDULES.join(', ')}, got '${s.name}'`);
+  if (!NOISE_SCHEDULES.includes(s.name)) throw new RpOnnxError(`noiseSchedule must be one of ${NOISE_SCHEDULES.join(', ')}, got '${s.name}'`, { param: 'noiseSchedule' });
   if (!(s.start >= 0) || !(s.end >= 0)) throw new RpOnnxError('noise multipliers must be >= 0');
   if ((s.name === 'exponential' || s.name === 'staircase') && (s.start === 0 || s.end === 0)) {
-    throw new RpOnnxError(`--noise-schedule ${s.name} needs start and end noise multipliers > 0`);
+    throw new RpOnnxError(`noiseSchedule ${s.name} needs start and end noise multipliers > 0`, { param: 'noiseSchedule' });
   }
-  if ((s.name === 'staircase' || s.name === 'cyclic') && !(s.period >= 1)) throw new RpOnnxError('--noise-period must be >= 1 step');
+  if ((s.name === 'staircase' || s.name === 'cyclic') && !(s.period >= 1)) throw new RpOnnxError('noisePeriodSteps must be >= 1 step', { param: 'noisePeriodSteps' });
 }
 
 /** The schedule as accountant segments of equal (q, sigma), merging equal consecutive steps. */

@@ -43,6 +43,6 @@ export function addNoise(out: Float32Array, scale: number, family: NoiseFamily, 
       return;
     }
     default:
-      throw new RpOnnxError(`--noise must be gaussian, laplace or student-t, got '${String(family)}'`);
+      throw new RpOnnxError(`noise must be gaussian, laplace or student-t, got '${String(family)}'`, { param: 'noise' });
   }
 }

@@ -37,9 +37,9 @@ export function planNoise(dp: DpOptions, plan: RunPlan): NoiseSchedule {
     return s;
   }
   if (dp.targetEpsilon === undefined) throw new RpOnnxError('DP training needs --noise-multiplier or --target-epsilon');
-  if (dp.noise !== 'gaussian') throw new RpOnnxError(`--target-epsilon needs Gaussian noise: no accountant of rp-onnx covers --noise ${dp.noise}`);
+  if (dp.noise !== 'gaussian') throw new RpOnnxError(`targetEpsilon needs Gaussian noise: no accountant of rp-onnx covers the ${dp.noise} family`, { param: 'targetEpsilon' });
   const target = dp.targetEpsilon;
-  if (!(target > 0)) throw new RpOnnxError(`--target-epsilon must be > 0, got ${target}`);
+  if (!(target > 0)) throw new RpOnnxError(`targetEpsilon must be > 0, got ${target}`, { param: 'targetEpsilon' });
   validateSchedule(shape(1));
   const eps = (start: number) => plannedEpsilon(shape(start), dp, plan);
   // PRV is tighter than RDP: the (cheaper) RDP calibration brackets it from above.
