@@ -5,14 +5,14 @@ import { action, printJson, parseIntOption, parseNumberOption, UsageError } from
 import { ProgressLine } from './progress.js';
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
-import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, type Dataset, type Layout } from '../src/train/data/index.js';
-import { auditMembership, availableAttacks, ATTACKS, SHADOW_ATTACK_NAMES, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport} from '../src/privacy/membership-inference.js';
-import { renderAuditHtml } from '../src/privacy/report-html.js';
-import { readTrainingRecord, completeRecipe, type TrainingRecipe } from '../src/privacy/training-record.js';
-import { planShadowAudit } from '../src/privacy/shadow-audit.js';
-import { poolFrom, sha256 } from '../src/privacy/shadows.js';
-import { shadowJobHandler, trainShadowModels, SHADOW_JOB_NAME } from '../src/privacy/shadow-jobs.js';
-import { AUGMENTATIONS, type Augmentation } from '../src/privacy/attacks/augment.js';
+import { loadDataDir, defaultDataDir, hasSplit, subset, fitSplitsToModel, type Dataset, type Layout } from '../src/data/index.js';
+import { auditMembership, availableAttacks, ATTACKS, SHADOW_ATTACK_NAMES, THRESHOLD_ATTACK_NAMES, type AttackName, type AuditReport} from '../src/audit/membership-inference.js';
+import { renderAuditHtml } from '../src/audit/report-html.js';
+import { readTrainingRecord, completeRecipe, type ShadowRecipe } from '../src/audit/training-record.js';
+import { planShadowAudit } from '../src/audit/shadow-audit.js';
+import { poolFrom, sha256 } from '../src/audit/shadows.js';
+import { shadowJobHandler, trainShadowModels, SHADOW_JOB_NAME } from '../src/audit/shadow-jobs.js';
+import { AUGMENTATIONS, type Augmentation } from '../src/audit/attacks/augment.js';
 import { InProcessRunner } from '../src/jobs/in-process.js';
 import type { JobRunner } from '../src/jobs/runner.js';
 import { RpOnnxError } from '../src/errors.js';
@@ -164,8 +164,8 @@ function finish(report: AuditReport, modelPath: string, o: Record<string, unknow
 }
 
 /** The recipe flags given on the command line (they override the training record). */
-function recipeFlags(o: Record<string, unknown>): Partial<TrainingRecipe> {
-  const r: Partial<TrainingRecipe> = {};
+function recipeFlags(o: Record<string, unknown>): Partial<ShadowRecipe> {
+  const r: Partial<ShadowRecipe> = {};
   if (o.epochs !== undefined && o.steps !== undefined) throw new RpOnnxError('give either --epochs or --steps, not both');
   if (o.epochs !== undefined) r.epochs = o.epochs as number;
   if (o.steps !== undefined) r.steps = o.steps as number;

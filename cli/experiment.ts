@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { action, printJson, parseIntOption, parseNumberOption } from './common.js';
 import { ProgressLine } from './progress.js';
 import { checkOutputDir, writeFileAtomic } from '../src/fs-atomic.js';
-import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/train/data/index.js';
+import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/data/index.js';
 import { runResidualPerturbationExperiment, markdownTable, type ExperimentRow } from '../src/experiments/residual-perturbation.js';
 import { toolVersion } from './tool-version.js';
 import { RpOnnxError } from '../src/errors.js';

@@ -5,7 +5,7 @@ import { action, printJson, parseIntOption, UsageError } from './common.js';
 import { loadModel } from '../src/graph/io.js';
 import { tensorTypeOf, type Model } from '../src/graph/ir.js';
 import { RpOnnxError } from '../src/errors.js';
-import { loadDataDir, parseNpy, fitExamplesToModel, type Layout, type Split } from '../src/train/data/index.js';
+import { loadDataDir, parseNpy, fitExamplesToModel, type Layout, type Split } from '../src/data/index.js';
 import { predict, type PredictInput } from '../src/runtime/predict.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../src/runtime/session.js';
 

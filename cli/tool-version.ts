@@ -1,7 +1,7 @@
 /** rp-onnx's version, from its package.json (recorded in the metadata of files it writes). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../src/train/data/paths.js';
+import { packageRoot } from '../src/data/paths.js';
 
 let cached: string | undefined;
 

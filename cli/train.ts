@@ -1,4 +1,5 @@
 /** `rp-onnx train MODEL --data DIR -o OUT`: fine-tune any ONNX model with our autodiff engine, optionally with DP-SGD. */
+import { TRAINING_DEFAULTS } from '../src/train/defaults.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { basename, dirname, join } from 'node:path';
@@ -6,7 +7,7 @@ import { action, printJson, parseIntOption, parseNumberOption } from './common.j
 import { ProgressLine, interruptOnSigint } from './progress.js';
 import { loadModel, saveModel } from '../src/graph/io.js';
 import { checkOutputPath } from '../src/fs-atomic.js';
-import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/train/data/index.js';
+import { loadDataDir, hasSplit, defaultDataDir, subset, fitSplitsToModel, type Layout } from '../src/data/index.js';
 import { RpOnnxError } from '../src/errors.js';
 import { toolVersion } from './tool-version.js';
 import { readDpFlags, registerDpOptions } from './train-dp.js';
@@ -59,17 +60,17 @@ export function register(program: Command): void {
     .option('-o, --output <file>', 'output model (default: <model>.trained.onnx beside the input)')
     .option('--epochs <n>', 'epochs over the training data (DP with Poisson sampling: 1/q steps each)', parseIntOption('--epochs'))
     .option('--steps <n>', 'optimisation steps instead of epochs', parseIntOption('--steps'))
-    .option('--batch <n>', 'batch size (DP with Poisson sampling: the expected batch size, q = B/N)', parseIntOption('--batch'), 128)
-    .option('--lr <x>', 'learning rate', parseNumberOption('--lr'), 0.05)
-    .option('--optimizer <name>', 'sgd | adam | adamw', 'sgd')
-    .option('--momentum <x>', 'SGD momentum (PyTorch semantics)', parseNumberOption('--momentum'), 0.9)
-    .option('--weight-decay <x>', 'L2 weight decay (decoupled for adamw)', parseNumberOption('--weight-decay'), 5e-4)
-    .option('--schedule <name>', 'learning-rate schedule per step: constant | cosine (to 0) | step (x0.1 at 50% and 75%)', 'cosine')
-    .option('--seed <n>', 'seed for shuffling (noise of perturbation nodes stays cryptographically random; under --dp sampling is too)', parseIntOption('--seed'), 0)
+    .option('--batch <n>', 'batch size (DP with Poisson sampling: the expected batch size, q = B/N)', parseIntOption('--batch'), TRAINING_DEFAULTS.batchSize)
+    .option('--lr <x>', 'learning rate', parseNumberOption('--lr'), TRAINING_DEFAULTS.lr)
+    .option('--optimizer <name>', 'sgd | adam | adamw', TRAINING_DEFAULTS.optimizer)
+    .option('--momentum <x>', 'SGD momentum (PyTorch semantics)', parseNumberOption('--momentum'), TRAINING_DEFAULTS.momentum)
+    .option('--weight-decay <x>', 'L2 weight decay (decoupled for adamw)', parseNumberOption('--weight-decay'), TRAINING_DEFAULTS.weightDecay)
+    .option('--schedule <name>', 'learning-rate schedule per step: constant | cosine (to 0) | step (x0.1 at 50% and 75%)', TRAINING_DEFAULTS.schedule)
+    .option('--seed <n>', 'seed for shuffling (noise of perturbation nodes stays cryptographically random; under --dp sampling is too)', parseIntOption('--seed'), TRAINING_DEFAULTS.seed)
     .option('--no-shuffle', 'batches in file order: the first batch is the first B training examples')
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', parseIntOption('--threads'))
     .option('--freeze <patterns>', 'comma-separated initializer name patterns to keep fixed (* wildcard)', collect, [])
-    .addOption(new Option('--batch-norm <mode>', 'BatchNormalization while training: train (batch statistics) | frozen (running statistics)').choices(['train', 'frozen']).default('train'))
+    .addOption(new Option('--batch-norm <mode>', 'BatchNormalization while training: train (batch statistics) | frozen (running statistics)').choices(['train', 'frozen']).default(TRAINING_DEFAULTS.batchNorm))
     .option('--limit <n>', 'use only the first N training examples', parseIntOption('--limit'))
     .option('--ema-decay <d>', 'export (and evaluate) an exponential moving average of the weights, decay min(d, (1+t)/(10+t)) (De et al. 2022); under --dp it is post-processing, no privacy cost', parseNumberOption('--ema-decay'))
     .option('--eval-every <n>', 'also evaluate on the test data every N steps', parseIntOption('--eval-every'), 0)

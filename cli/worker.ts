@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { action, parseIntOption } from './common.js';
 import { RpOnnxError } from '../src/errors.js';
 import { startQueueWorker, DEFAULT_QUEUE_NAME } from '../src/jobs/bullmq.js';
-import { shadowJobHandler, SHADOW_JOB_NAME } from '../src/privacy/shadow-jobs.js';
+import { shadowJobHandler, SHADOW_JOB_NAME } from '../src/audit/shadow-jobs.js';
 
 export function register(program: Command): void {
   program

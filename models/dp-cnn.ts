@@ -19,26 +19,14 @@ import { onnx } from '../src/graph/onnx.js';
 import { Random } from '../src/random.js';
 import { RpOnnxError } from '../src/errors.js';
 import { countParameters, type ParameterCount } from './parameters.js';
-import type { NormKind } from './layers.js';
+import { checkModelOptions, type ModelOptions } from './layers.js';
 
 const OPSET = 17;
 const IR_VERSION = 8;
 const PRODUCER_VERSION = '0.1.0';
 
-export interface DpCnnOptions {
-  /** Input channels. Default 1 (MNIST, Fashion-MNIST). */
-  inChannels?: number;
-  /** Output classes. Default 10. */
-  classes?: number;
-  /** Height and width of the input. Default 28. */
-  imageSize?: number;
-  /** Accepted for a uniform CLI; the network has no normalisation, so only 'none'. */
-  norm?: NormKind;
-  /** Unused (no GroupNorm); kept so every built-in takes the same options. */
-  groups?: number;
-  /** Seed of the weight initialisation. Default 0. */
-  seed?: number;
-}
+/** Defaults: 1 channel, 10 classes, 28x28; only norm 'none' (no normalisation); groups unused. */
+export type DpCnnOptions = ModelOptions;
 
 export type ResolvedDpCnnOptions = Required<DpCnnOptions>;
 
@@ -63,14 +51,8 @@ export function resolveDpCnnOptions(opts: DpCnnOptions = {}): ResolvedDpCnnOptio
     groups: opts.groups ?? 1,
     seed: opts.seed ?? 0,
   };
-  const positive = (flag: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
-  };
-  positive('--in-channels', r.inChannels);
-  positive('--classes', r.classes);
-  positive('--image-size', r.imageSize);
+  checkModelOptions(r);
   if (r.norm !== 'none') throw new RpOnnxError(`--norm ${r.norm}: dp-cnn has no normalisation layers (tanh CNN); leave --norm out`);
-  if (!Number.isInteger(r.seed)) throw new RpOnnxError(`--seed must be an integer, got ${r.seed}`);
   if (dpCnnGeometry(r.imageSize).pool2 < 1) throw new RpOnnxError(`--image-size ${r.imageSize} is too small for dp-cnn: it needs at least 14`);
   return r;
 }

@@ -5,7 +5,7 @@
  */
 import type { Model } from '../src/graph/ir.js';
 import { RpOnnxError } from '../src/errors.js';
-import { buildResNet, resnetParameterCount, resolveResNetOptions, RESNET_SPECS, type ResNetOptions } from './resnet.js';
+import { buildResNet, resnetParameterCount, resolveResNetOptions, RESNET_SPECS } from './resnet.js';
 import type { ParameterCount } from './parameters.js';
 import { LENET_MODEL } from './lenet.js';
 import { buildDpCnn, dpCnnParameterCount, resolveDpCnnOptions } from './dp-cnn.js';
@@ -13,10 +13,8 @@ import { buildDpCnn, dpCnnParameterCount, resolveDpCnnOptions } from './dp-cnn.j
 export { buildResNet, resolveResNetOptions, RESNET_NAMES, RESNET_SPECS, type ResNetOptions, type ResolvedResNetOptions } from './resnet.js';
 export { countParameters, type ParameterCount } from './parameters.js';
 export { buildDpCnn, dpCnnGeometry, type DpCnnOptions } from './dp-cnn.js';
-export { NORM_KINDS, type NormKind } from './layers.js';
-
-/** Options every built-in model takes (the ResNet options; dp-cnn accepts only norm 'none'). */
-export type ModelOptions = ResNetOptions;
+export { NORM_KINDS, type NormKind, type ModelOptions } from './layers.js';
+import type { ModelOptions } from './layers.js';
 
 export interface BuiltinModel {
   name: string;

@@ -10,12 +10,45 @@
  */
 import { GraphBuilder, float } from '../src/graph/builder.js';
 import { Random } from '../src/random.js';
+import { RpOnnxError } from '../src/errors.js';
 import { emitGroupNorm, groupNormConstants, type GroupNormConstants } from '../src/passes/group-norm.js';
 
 
 /** Normalisation after each convolution. 'none' gives the convolutions biases instead. */
 export type NormKind = 'batch' | 'group' | 'none';
 export const NORM_KINDS: readonly NormKind[] = ['batch', 'group', 'none'];
+
+/**
+ * The options every built-in model takes (one set, so `models create` has one set of flags).
+ * Each family documents its defaults in its resolve function and refuses what it cannot build
+ * (dp-cnn and lenet have no normalisation: only norm 'none').
+ */
+export interface ModelOptions {
+  /** Input channels: 3 for CIFAR/ImageNet, 1 for (Fashion-)MNIST. */
+  inChannels?: number;
+  /** Output classes. */
+  classes?: number;
+  /** Height and width of the declared input. */
+  imageSize?: number;
+  /** Normalisation after each convolution. */
+  norm?: NormKind;
+  /** Groups of GroupNormalization when norm is 'group'. */
+  groups?: number;
+  /** Seed of the weight initialisation. Default 0. */
+  seed?: number;
+}
+
+/** The checks every family's resolved options need: positive integer sizes and an integer seed. */
+export function checkModelOptions(r: Required<ModelOptions>): void {
+  const positive = (flag: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
+  };
+  positive('--in-channels', r.inChannels);
+  positive('--classes', r.classes);
+  positive('--image-size', r.imageSize);
+  positive('--groups', r.groups);
+  if (!Number.isInteger(r.seed)) throw new RpOnnxError(`--seed must be an integer, got ${r.seed}`);
+}
 
 /** PyTorch's defaults for BatchNorm2d and GroupNorm. */
 const BN_EPSILON = 1e-5;

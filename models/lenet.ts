@@ -11,9 +11,9 @@ import { Graph, Model, makeTensorTypeProto } from '../src/graph/ir.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import { onnx } from '../src/graph/onnx.js';
 import { Random } from '../src/random.js';
-import { RpOnnxError } from '../src/errors.js';
 import { countParameters, type ParameterCount } from './parameters.js';
 import { PRODUCER_VERSION, type ResNetOptions, type ResolvedResNetOptions } from './resnet.js';
+import { checkModelOptions } from './layers.js';
 import type { BuiltinModel } from './index.js';
 
 const WIDTH = 12;
@@ -28,10 +28,7 @@ export function resolveLeNetOptions(opts: ResNetOptions = {}): ResolvedResNetOpt
     inChannels: opts.inChannels ?? 1, classes: opts.classes ?? 10, imageSize: opts.imageSize ?? 28,
     norm: 'none', groups: 1, seed: opts.seed ?? 0,
   };
-  for (const [flag, v] of [['--in-channels', r.inChannels], ['--classes', r.classes], ['--image-size', r.imageSize]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
-  }
-  if (!Number.isInteger(r.seed)) throw new RpOnnxError(`--seed must be an integer, got ${r.seed}`);
+  checkModelOptions(r);
   return r;
 }
 

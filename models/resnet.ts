@@ -19,7 +19,7 @@ import { onnx } from '../src/graph/onnx.js';
 import { Random } from '../src/random.js';
 import { RpOnnxError } from '../src/errors.js';
 import { countParameters, type ParameterCount } from './parameters.js';
-import { LayerEmitter, NORM_KINDS, type NormKind } from './layers.js';
+import { LayerEmitter, NORM_KINDS, checkModelOptions, type ModelOptions } from './layers.js';
 
 /** Opset 17 / IR 8 (ONNX 1.12): every op used here exists in it, and older runtimes and checkers read it. */
 const OPSET = 17;
@@ -27,20 +27,8 @@ const IR_VERSION = 8;
 
 export const PRODUCER_VERSION = '0.1.0';
 
-export interface ResNetOptions {
-  /** Input channels: 3 for CIFAR/ImageNet, 1 for (Fashion-)MNIST. Default 3. */
-  inChannels?: number;
-  /** Output classes. Default 10 (CIFAR-style) or 1000 (resnet18). */
-  classes?: number;
-  /** Height and width of the declared input. Default 32 (CIFAR-style) or 224 (resnet18). */
-  imageSize?: number;
-  /** Normalisation after each convolution. Default 'batch'. */
-  norm?: NormKind;
-  /** Groups of GroupNormalization when norm is 'group'. Default 8 (divides every stage's width). */
-  groups?: number;
-  /** Seed of the weight initialisation. Default 0. */
-  seed?: number;
-}
+/** Defaults: 3 channels, 10 classes, 32x32 for CIFAR-style, 1000 classes and 224x224 for resnet18; norm 'batch'; 8 groups. */
+export type ResNetOptions = ModelOptions;
 
 interface ResNetSpec {
   style: 'cifar' | 'imagenet';
@@ -83,15 +71,8 @@ export function resolveResNetOptions(name: string, opts: ResNetOptions = {}): Re
     groups: opts.groups ?? 8,
     seed: opts.seed ?? 0,
   };
-  const positive = (flag: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) throw new RpOnnxError(`${flag} must be a positive integer, got ${v}`);
-  };
-  positive('--in-channels', r.inChannels);
-  positive('--classes', r.classes);
-  positive('--image-size', r.imageSize);
-  positive('--groups', r.groups);
+  checkModelOptions(r);
   if (!NORM_KINDS.includes(r.norm)) throw new RpOnnxError(`--norm must be one of ${NORM_KINDS.join(', ')}, got '${r.norm}'`);
-  if (!Number.isInteger(r.seed)) throw new RpOnnxError(`--seed must be an integer, got ${r.seed}`);
   if (r.norm === 'group') {
     const bad = spec.widths.find((w) => w % r.groups !== 0);
     if (bad !== undefined) throw new RpOnnxError(`--groups ${r.groups} does not divide ${name}'s ${bad} channels: choose a divisor of ${spec.widths.join(', ')}`);

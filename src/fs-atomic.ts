@@ -55,7 +55,8 @@ function statOf(p: string): Stats | undefined {
 }
 
 /** The same file: by path, or by device and inode where both exist (symlinks, hard links). */
-function sameFile(a: string, b: string): boolean {
+/** Whether two paths name one file: the same path, or (through links or hard links) the same inode. */
+export function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;
   const sa = statOf(a), sb = statOf(b);
   return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auc, rocCurve, attackMetrics, epsilonBound, tprAtFpr, empiricalEpsilon, heldOutEpsilon } from '../src/privacy/attack-metrics.js';
-import { betaQuantile, clopperPearson, regularizedBeta } from '../src/privacy/beta.js';
+import { auc, rocCurve, attackMetrics, epsilonBound, tprAtFpr, empiricalEpsilon, heldOutEpsilon } from '../src/audit/attack-metrics.js';
+import { betaQuantile, clopperPearson, regularizedBeta } from '../src/audit/beta.js';
 import { Random } from '../src/random.js';
 
 const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b} (tol ${tol})`);

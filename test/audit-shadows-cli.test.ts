@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { saveModel } from '../src/graph/io.js';
 import { runCli } from './helpers/cli.js';
 import { gaussianData, logisticModel, writeDataDir } from './helpers/synthetic-mia.js';
-import { encodeExampleBitmap } from '../src/privacy/training-record.js';
+import { encodeExampleBitmap } from '../src/audit/training-record.js';
 import { Random } from '../src/random.js';
 
 test('audit: shadow-attack flags are checked before any work, one line each, exit 2 (1 for an unreachable queue)', (t) => {

@@ -19,7 +19,7 @@ import { runCli } from './helpers/cli.js';
 import {
   batches, channelStats, defaultDataDir, findFashionMnist, hasSplit, loadDataDir, loadDefaultDataset,
   makeDataset, normalize, packageRoot, parseNpy, poissonBatches, split, subset, checkFiniteInputs, fitDataToModel, fitSplitsToModel, type Dataset,
-} from '../src/train/data/index.js';
+} from '../src/data/index.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'data');
 let tmp: string;

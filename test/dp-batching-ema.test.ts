@@ -14,7 +14,7 @@ import { buildModel } from '../models/index.js';
 import { Trainer } from '../src/train/trainer.js';
 import { ParameterAverage } from '../src/train/ema.js';
 import { fitPrivate, type DpFitOptions } from '../src/train/dp/dp-sgd.js';
-import { makeDataset } from '../src/train/data/dataset.js';
+import { makeDataset } from '../src/data/dataset.js';
 import { tensorToFloat32 } from '../src/graph/tensor.js';
 import { Random } from '../src/random.js';
 import type { Model } from '../src/graph/ir.js';

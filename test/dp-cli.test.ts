@@ -13,7 +13,7 @@ import { writeNpy } from './helpers/npy.js';
 import { loadModel } from '../src/graph/io.js';
 import { tensorToFloat32 } from '../src/graph/tensor.js';
 import { Trainer } from '../src/train/trainer.js';
-import { loadDefaultDataset } from '../src/train/data/index.js';
+import { loadDefaultDataset } from '../src/data/index.js';
 import { epsilon } from '../src/privacy/rdp.js';
 import { erfc } from '../src/privacy/special.js';
 

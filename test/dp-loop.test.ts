@@ -19,7 +19,7 @@ import { tensorToFloat32 } from '../src/graph/tensor.js';
 import { epsilon } from '../src/privacy/rdp.js';
 import { createAccountant } from '../src/privacy/accountants/registry.js';
 import { Trainer } from '../src/train/trainer.js';
-import { loadDefaultDataset, subset } from '../src/train/data/index.js';
+import { loadDefaultDataset, subset } from '../src/data/index.js';
 import { fit } from '../src/train/fit.js';
 import { PrivateStep } from '../src/train/dp/dp-sgd.js';
 import { defaultDelta } from '../src/train/dp/defaults.js';

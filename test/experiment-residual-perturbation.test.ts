@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadDataDir } from '../src/train/data/index.js';
+import { loadDataDir } from '../src/data/index.js';
 import { runResidualPerturbationExperiment } from '../src/experiments/residual-perturbation.js';
 import { ROOT } from './helpers/cli.js';
 

@@ -22,7 +22,7 @@ import { decodeModel, encodeModel, loadModel } from '../src/graph/io.js';
 import { allTensors } from '../src/graph/external-data.js';
 import { summarizeModel } from '../src/graph/model-summary.js';
 import { perturbModel } from '../src/passes/perturb.js';
-import { loadDataDir } from '../src/train/data/index.js';
+import { loadDataDir } from '../src/data/index.js';
 import { RpOnnxError } from '../src/errors.js';
 import { Random } from '../src/random.js';
 import { buildModel } from '../models/index.js';

@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildLeNet } from '../models/lenet.js';
-import { buildInversionGraphs, type InversionGraphs } from '../src/privacy/gradient-inversion-graph.js';
-import { GradientInverter, cosineDistance, gradientInversion, totalVariation } from '../src/privacy/gradient-inversion.js';
-import { clipAndNoise } from '../src/privacy/gradient-leakage.js';
-import { lbfgs, signedAdam } from '../src/privacy/gradient-inversion-optim.js';
+import { buildInversionGraphs, type InversionGraphs } from '../src/audit/gradient-inversion-graph.js';
+import { GradientInverter, cosineDistance, gradientInversion, totalVariation } from '../src/audit/gradient-inversion.js';
+import { clipAndNoise } from '../src/audit/gradient-leakage.js';
+import { lbfgs, signedAdam } from '../src/audit/gradient-inversion-optim.js';
 import { evaluate, type RefTensor } from '../src/reference/interpreter.js';
 import { Random } from '../src/random.js';
-import type { Dataset } from '../src/train/data/index.js';
+import type { Dataset } from '../src/data/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx, type ModelProto } from '../src/graph/onnx.js';
@@ -244,6 +244,12 @@ test('rp-onnx convert re-saves losslessly, to external data and back inline, and
     assertCliError(await runCli(['convert', src, '-o', inline]), /already exists: pass --force/, 'existing output');
     assertCliError(await runCli(['convert', ext, '-o', join(dir, 'x.onnx'), '--external-data', '--location', 'weights/ext.bin']), /belongs to the input/, 'input data file');
     assertCliError(await runCli(['convert', src, '-o', join(dir, 'y.onnx'), '--external-data', '--location', '../escape.bin']), /leaves the model's folder/, 'escaping location');
+    // A link beside the model that names the input's data file is the same file: refused too,
+    // as output (with --force) and as the new data file's location.
+    symlinkSync(join('weights', 'ext.bin'), join(dir, 'alias.bin'));
+    assertCliError(await runCli(['convert', ext, '-o', join(dir, 'alias.bin'), '--force']), /external data file of/, 'output = a link to the input data file');
+    assertCliError(await runCli(['convert', ext, '-o', join(dir, 'z.onnx'), '--external-data', '--location', 'alias.bin', '--force']), /belongs to the input/, 'location = a link to the input data file');
+    assert.equal(modelJson(readModelProto(ext)), original);
     assert.deepEqual(readFileSync(src), before);
     const r4 = await runCli(['convert', src, '-o', inline, '--force', '--json']);
     assert.equal(r4.code, 0, r4.stderr);

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { Graph, Model, makeTensorTypeProto } from '../src/graph/ir.js';
 import { GraphBuilder, float } from '../src/graph/builder.js';
 import { onnx } from '../src/graph/onnx.js';
-import { makeDataset, type Dataset } from '../src/train/data/index.js';
+import { makeDataset, type Dataset } from '../src/data/index.js';
 import { Random } from '../src/random.js';
-import { auc } from '../src/privacy/attack-metrics.js';
-import { auditMembership, exampleStats, liraOfflineScores } from '../src/privacy/membership-inference.js';
+import { auc } from '../src/audit/attack-metrics.js';
+import { auditMembership, exampleStats, liraOfflineScores } from '../src/audit/membership-inference.js';
 
 const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b} (tol ${tol})`);
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { oneRunPValue, oneRunEpsilonLowerBound, oneRunGuesses, oneRunAudit, makeCanaries, withCanaries } from '../src/privacy/one-run-audit.js';
-import { betaQuantile } from '../src/privacy/beta.js';
+import { oneRunPValue, oneRunEpsilonLowerBound, oneRunGuesses, oneRunAudit, makeCanaries, withCanaries } from '../src/audit/one-run-audit.js';
+import { betaQuantile } from '../src/audit/beta.js';
 import { fit } from '../src/train/fit.js';
 import { fitPrivate } from '../src/train/dp/dp-sgd.js';
 import { Random } from '../src/random.js';

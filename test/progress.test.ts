@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProgressLine, formatDuration } from '../cli/progress.js';
 import { runDemo, DEMO_FILES } from '../src/experiments/demo.js';
-import { auditMembership } from '../src/privacy/membership-inference.js';
-import { loadDefaultDataset, subset } from '../src/train/data/index.js';
+import { auditMembership } from '../src/audit/membership-inference.js';
+import { loadDefaultDataset, subset } from '../src/data/index.js';
 import { buildResNet } from '../models/resnet.js';
 
 function fake(opts: { tty?: boolean; intervalMs?: number; windowMs?: number } = {}) {

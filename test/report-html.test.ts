@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attackMetrics, rocCurve } from '../src/privacy/attack-metrics.js';
-import type { AuditReport, AttackName } from '../src/privacy/membership-inference.js';
-import { renderAuditHtml } from '../src/privacy/report-html.js';
+import { attackMetrics, rocCurve } from '../src/audit/attack-metrics.js';
+import type { AuditReport, AttackName } from '../src/audit/membership-inference.js';
+import { renderAuditHtml } from '../src/audit/report-html.js';
 import { Random } from '../src/random.js';
 import { decodePng, pngSize } from './helpers/png.js';
 

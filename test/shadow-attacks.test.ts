@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { liraOnlineScores, liraOfflineShadowScores } from '../src/privacy/attacks/lira.js';
-import { rmiaScores } from '../src/privacy/attacks/rmia.js';
-import { flipHorizontal } from '../src/privacy/attacks/augment.js';
-import { inclusionMatrix } from '../src/privacy/shadows.js';
-import { auditMembership } from '../src/privacy/membership-inference.js';
+import { liraOnlineScores, liraOfflineShadowScores } from '../src/audit/attacks/lira.js';
+import { rmiaScores } from '../src/audit/attacks/rmia.js';
+import { flipHorizontal } from '../src/audit/attacks/augment.js';
+import { inclusionMatrix } from '../src/audit/shadows.js';
+import { auditMembership } from '../src/audit/membership-inference.js';
 import { fit } from '../src/train/fit.js';
-import { makeDataset, subset, type Dataset } from '../src/train/data/index.js';
+import { makeDataset, subset, type Dataset } from '../src/data/index.js';
 import { Random } from '../src/random.js';
 import { gaussianData, logisticModel, RECIPE } from './helpers/synthetic-mia.js';
 

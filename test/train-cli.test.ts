@@ -15,7 +15,7 @@ import { loadModel } from '../src/graph/io.js';
 import { tensorToFloat32, tensorDims } from '../src/graph/tensor.js';
 import { Model } from '../src/graph/ir.js';
 import { evaluate, f64, type RefTensor } from '../src/reference/interpreter.js';
-import { loadDefaultDataset } from '../src/train/data/index.js';
+import { loadDefaultDataset } from '../src/data/index.js';
 import { Random } from '../src/random.js';
 
 const B = 4;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTrainingRecord, decodeExampleBitmap, encodeExampleBitmap, completeRecipe, DEFAULT_RECIPE } from '../src/privacy/training-record.js';
-import { planShadowAudit } from '../src/privacy/shadow-audit.js';
+import { parseTrainingRecord, decodeExampleBitmap, encodeExampleBitmap, completeRecipe, DEFAULT_RECIPE } from '../src/audit/training-record.js';
+import { planShadowAudit } from '../src/audit/shadow-audit.js';
 import { Random } from '../src/random.js';
 import { gaussianData } from './helpers/synthetic-mia.js';
 
@@ -16,6 +16,13 @@ test('the contract form: recipe object and the bitmap of examples used', () => {
   assert.equal(r.usedFrom, 'bitmap');
   assert.deepEqual(r.recipe, { steps: 20, batchSize: 8, lr: 0.1, optimizer: 'adam', momentum: 0, weightDecay: 0, schedule: 'constant', batchNorm: 'frozen', shuffle: false });
   assert.equal(decodeExampleBitmap(encodeExampleBitmap([1, 5, 8, 15], 16), 16).join(), '1,5,8,15');
+  // Against bytes written by hand: example i is bit i % 8 of byte i >> 3, least significant first.
+  // Examples 1, 5 -> byte 0 = 0b00100010 = 0x22; 8, 15 -> byte 1 = 0b10000001 = 0x81.
+  assert.equal(encodeExampleBitmap([1, 5, 8, 15], 16), Buffer.from([0x22, 0x81]).toString('base64'));
+  assert.equal(decodeExampleBitmap(Buffer.from([0x22, 0x81]).toString('base64'), 16).join(), '1,5,8,15');
+  // Bits past n in the last byte are not examples; a bitmap too short for n is an error.
+  assert.equal(decodeExampleBitmap(Buffer.from([0xff]).toString('base64'), 3).join(), '0,1,2');
+  assert.throws(() => decodeExampleBitmap(Buffer.from([0xff]).toString('base64'), 9), /holds 8 bits for 9 examples/);
 });
 
 test('the old flat form: fields at the top level, no bitmap = all examples used', () => {

@@ -13,9 +13,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { defaultDataDir, findFashionMnist } from '../../src/train/data/paths.js';
-import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdxU8 } from '../../src/train/data/idx.js';
-import { readDataFile } from '../../src/train/data/read-bytes.js';
+import { defaultDataDir, findFashionMnist } from '../../src/data/paths.js';
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdxU8 } from '../../src/data/idx.js';
+import { readDataFile } from '../../src/data/read-bytes.js';
 
 const { values } = parseArgs({
   options: {

@@ -12,9 +12,9 @@ import { perturbModel, type Strategy } from '../passes/perturb.js';
 import { fit } from '../train/fit.js';
 import { saveModel } from '../graph/io.js';
 import { checkOutputDir, writeFileAtomic } from '../fs-atomic.js';
-import { loadDefaultDataset, subset, type Dataset } from '../train/data/index.js';
-import { auditMembership, type AuditReport } from '../privacy/membership-inference.js';
-import { renderAuditHtml } from '../privacy/report-html.js';
+import { loadDefaultDataset, subset, type Dataset } from '../data/index.js';
+import { auditMembership, type AuditReport } from '../audit/membership-inference.js';
+import { renderAuditHtml } from '../audit/report-html.js';
 
 export interface DemoOptions {
   outDir: string;

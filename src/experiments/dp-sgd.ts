@@ -22,7 +22,7 @@
  */
 import { buildModel } from '../../models/index.js';
 import { fitPrivate, type DpFitResult, type DpEpochReport } from '../train/dp/dp-sgd.js';
-import { subset, type Dataset } from '../train/data/index.js';
+import { subset, type Dataset } from '../data/index.js';
 import type { EmaOptions } from '../train/ema.js';
 import { RpOnnxError } from '../errors.js';
 

@@ -11,8 +11,8 @@ import { fit } from '../train/fit.js';
 import { fitPrivate } from '../train/dp/dp-sgd.js';
 import { DP_SGD_RECIPES } from './dp-sgd.js';
 import { predict } from '../runtime/predict.js';
-import { auditMembership } from '../privacy/membership-inference.js';
-import { subset, type Dataset } from '../train/data/index.js';
+import { auditMembership } from '../audit/membership-inference.js';
+import { subset, type Dataset } from '../data/index.js';
 import type { Model } from '../graph/ir.js';
 
 export interface ExperimentOptions {

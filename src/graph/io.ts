@@ -10,7 +10,7 @@ import {
   allTensors, externalDataFiles, isExternal, loadExternalData, resolveExternalLocation, saveWithExternalData,
   type ExternalDataOptions, type ExternalDataResult,
 } from './external-data.js';
-import { checkOutputPath, writeFileAtomic } from '../fs-atomic.js';
+import { checkOutputPath, sameFile, writeFileAtomic } from '../fs-atomic.js';
 import { readRegularFile } from '../fs-read.js';
 import { RpOnnxError } from '../errors.js';
 import { toNumber } from './tensor.js';
@@ -148,13 +148,14 @@ export function convertModelFile(input: string, output: string, opts: ConvertOpt
   checkOutputPath(output, { force: opts.force, inputs: [input] });
   const proto = readModelProto(input, { loadExternal: false });
   const inputDataFiles = externalDataFiles(proto, input);
-  if (inputDataFiles.includes(resolve(output))) {
+  // By file identity, not path text: a link inside the model folder can name an input's data file.
+  if (inputDataFiles.some((f) => sameFile(f, output))) {
     throw new RpOnnxError(`refusing to overwrite ${output}: it is an external data file of ${input}`);
   }
   if (opts.externalData) {
     const location = opts.location ?? `${basename(output)}.data`;
     const dataFile = resolveExternalLocation(location, dirname(resolve(output)), output);
-    if (dataFile === resolve(input) || inputDataFiles.includes(dataFile)) {
+    if (sameFile(dataFile, input) || inputDataFiles.some((f) => sameFile(f, dataFile))) {
       throw new RpOnnxError(`refusing to overwrite ${dataFile}, which belongs to the input ${input}: choose another --location`);
     }
     if (existsSync(dataFile) && !opts.force) {

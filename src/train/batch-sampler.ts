@@ -10,7 +10,7 @@
  * examples were in which batch).
  */
 import { Random } from '../random.js';
-import { poissonSample } from './data/index.js';
+import { poissonSample } from '../data/index.js';
 
 export interface BatchSampler {
   readonly kind: 'shuffle' | 'poisson';

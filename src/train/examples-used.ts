@@ -5,6 +5,8 @@
  * `--steps 20 --batch 8` on 512 examples used 160 of them, not the whole set; a membership
  * audit must know which.
  */
+import { RpOnnxError } from '../errors.js';
+
 export class ExamplesUsed {
   readonly bits: Uint8Array;
   constructor(readonly count: number, bits?: Uint8Array) {
@@ -32,9 +34,26 @@ export class ExamplesUsed {
     return Buffer.from(this.bits).toString('base64');
   }
 
-  static fromBase64(count: number, s: string): ExamplesUsed {
-    const bits = new Uint8Array(Buffer.from(s, 'base64'));
-    if (bits.length !== Math.ceil(count / 8)) return new ExamplesUsed(count);
+  /** Indices of the examples used, ascending. */
+  indices(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) if (this.has(i)) out.push(i);
+    return out;
+  }
+
+  /**
+   * The inverse of toBase64. A bitmap too short for `count` examples is an error, not an empty
+   * set: reading it as "nothing used" would silently change which examples count as members.
+   * Trailing bytes beyond ceil(count / 8) are ignored.
+   */
+  static fromBase64(count: number, s: string, source = 'examples-used bitmap'): ExamplesUsed {
+    const bytes = Buffer.from(s, 'base64');
+    const need = Math.ceil(count / 8);
+    if (bytes.length < need) throw new RpOnnxError(`${source}: holds ${bytes.length * 8} bits for ${count} examples`);
+    const bits = new Uint8Array(need);
+    bits.set(bytes.subarray(0, need));
+    // Bits past `count` in the last byte are not examples.
+    if (count % 8 !== 0) bits[need - 1]! &= (1 << (count % 8)) - 1;
     return new ExamplesUsed(count, bits);
   }
 }

@@ -10,7 +10,7 @@ import { Model } from '../graph/ir.js';
 import { RpOnnxError } from '../errors.js';
 import { Trainer, countCorrect, type TrainerOptions } from './trainer.js';
 import { learningRate } from './schedules.js';
-import { batches, gatherBatch, type Dataset } from './data/index.js';
+import { batches, gatherBatch, type Dataset } from '../data/index.js';
 import { plainStep, type StepNotes, type StepStrategy } from './step-strategy.js';
 import { ExamplesUsed } from './examples-used.js';
 import { loadLatestCheckpoint, prepareCheckpointDir, saveCheckpoint } from './checkpoint.js';

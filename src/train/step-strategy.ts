@@ -6,8 +6,8 @@
  * checkpoints and resume, progress.
  */
 import type { Trainer, TrainerOptions, StepResult } from './trainer.js';
-import type { Batch } from './data/index.js';
-import type { Dataset } from './data/index.js';
+import type { Batch } from '../data/index.js';
+import type { Dataset } from '../data/index.js';
 import { shuffleSampler, type BatchSampler } from './batch-sampler.js';
 import { Random } from '../random.js';
 

@@ -11,7 +11,7 @@
 import { Model } from '../graph/ir.js';
 import { RpOnnxError } from '../errors.js';
 import { fit, type FitOptions, type FitResult } from './fit.js';
-import { loadDataDir, type Dataset } from './data/index.js';
+import { loadDataDir, type Dataset } from '../data/index.js';
 import { PrivateStep, type DpOptions } from './dp/dp-sgd.js';
 import type { PrivacyStatement } from './dp/statement.js';
 import { checkPublicData, type PublicDataRecord } from './dp/public-data.js';

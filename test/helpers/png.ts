@@ -1,5 +1,5 @@
 /**
- * A PNG reader for tests (written independently of src/privacy/png.ts): checks the signature and
+ * A PNG reader for tests (written independently of src/audit/png.ts): checks the signature and
  * every chunk CRC (through node:zlib's crc32 when present), inflates IDAT and undoes the five
  * scanline filters, for 8-bit grayscale, gray+alpha, RGB and RGBA images without interlace.
  */

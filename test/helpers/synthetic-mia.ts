@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Graph, Model, makeTensorTypeProto } from '../../src/graph/ir.js';
 import { GraphBuilder } from '../../src/graph/builder.js';
 import { onnx } from '../../src/graph/onnx.js';
-import { makeDataset, type Dataset } from '../../src/train/data/index.js';
+import { makeDataset, type Dataset } from '../../src/data/index.js';
 import { Random } from '../../src/random.js';
 
 export const D = 64;

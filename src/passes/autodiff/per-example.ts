@@ -27,7 +27,7 @@
 import type { Dim } from '../../graph/ir.js';
 import type { GradContext } from './rule.js';
 import { RpOnnxError } from '../../errors.js';
-import { reduceSum } from './rules/emit.js';
+import { reduceSum } from './emit.js';
 
 /** Stops unless `value` (shape `shape`, default its static shape) has the batch on `axis`. */
 export function requireBatchAxis(ctx: GradContext, value: string, axis = 0, shape?: readonly Dim[] | null): void {

@@ -15,7 +15,7 @@
 import type { Dim } from '../../graph/ir.js';
 import type { GradContext } from './rule.js';
 import { RpOnnxError } from '../../errors.js';
-import { reduceSum, squeeze } from './rules/emit.js';
+import { reduceSum, squeeze } from './emit.js';
 
 /**
  * Returns `grad` summed to the shape of `operand`. `gradShape` defaults to the static shape of

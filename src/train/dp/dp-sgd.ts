@@ -20,7 +20,7 @@ import { RpOnnxError } from '../../errors.js';
 import type { Trainer, TrainerOptions, StepResult } from '../trainer.js';
 import { fit, type EpochReport } from '../fit.js';
 import type { EmaOptions } from '../ema.js';
-import { gatherBatch, type Batch, type Dataset } from '../data/index.js';
+import { gatherBatch, type Batch, type Dataset } from '../../data/index.js';
 import { noiseAt, type NoiseSchedule, type NoiseScheduleName } from './noise-schedule.js';
 import { AdaptiveClipper, gradientNoiseMultiplier } from './adaptive-clipping.js';
 import { addNoise, type NoiseFamily } from './noise.js';

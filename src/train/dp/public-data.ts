@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { RpOnnxError } from '../../errors.js';
-import { exampleSize, type Dataset } from '../data/index.js';
+import { exampleSize, type Dataset } from '../../data/index.js';
 
 function exampleDigests(ds: Dataset): string[] {
   const per = exampleSize(ds);

@@ -7,7 +7,7 @@ import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { unbroadcast } from '../unbroadcast.js';
 import { perExampleUnbroadcast } from '../per-example.js';
-import { reduceSum, reshapeLike, scalarLike } from './emit.js';
+import { reduceSum, reshapeLike, scalarLike } from '../emit.js';
 import { float } from '../../../graph/builder.js';
 
 /** Registers dX = derivative(dY, X, Y) for a one-input op. */

@@ -23,7 +23,7 @@ import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { float } from '../../../graph/builder.js';
 import { RpOnnxError } from '../../../errors.js';
-import { castLike, reduceSum, scalarLike } from './emit.js';
+import { castLike, reduceSum, scalarLike } from '../emit.js';
 import { noPerExample, requireBatchAxis } from '../per-example.js';
 import { reduceMean } from './normalization.js';
 

@@ -16,7 +16,7 @@
  */
 import { registerGradient } from '../registry.js';
 import { RpOnnxError } from '../../../errors.js';
-import { reduceSum } from './emit.js';
+import { reduceSum } from '../emit.js';
 import { convWeightGrad, type ConvGeometry } from './conv.js';
 import { spatialDims } from './window.js';
 

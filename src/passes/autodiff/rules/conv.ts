@@ -18,7 +18,7 @@
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
-import { reduceSum } from './emit.js';
+import { reduceSum } from '../emit.js';
 import { noPerExample, requireBatchAxis } from '../per-example.js';
 import { kernelOffsets, resolveWindow, spatialDims, type Window } from './window.js';
 

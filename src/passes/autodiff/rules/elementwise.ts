@@ -10,7 +10,7 @@ import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { unbroadcast } from '../unbroadcast.js';
 import { perExampleUnbroadcast } from '../per-example.js';
-import { castLike, dtypeOf, scalarLike } from './emit.js';
+import { castLike, dtypeOf, scalarLike } from '../emit.js';
 
 type Grads = (string | undefined)[];
 

@@ -13,7 +13,7 @@
 import { registerGradient } from '../registry.js';
 import { float } from '../../../graph/builder.js';
 import { unbroadcast } from '../unbroadcast.js';
-import { scalarLike, unsqueeze } from './emit.js';
+import { scalarLike, unsqueeze } from '../emit.js';
 import { noPerExample, perExampleUnbroadcast, requireBatchAxis } from '../per-example.js';
 
 registerGradient('Gemm', (ctx) => {

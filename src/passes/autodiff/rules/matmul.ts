@@ -18,7 +18,7 @@ import type { Dim } from '../../../graph/ir.js';
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { unbroadcast } from '../unbroadcast.js';
-import { squeeze, unsqueeze } from './emit.js';
+import { squeeze, unsqueeze } from '../emit.js';
 import { noPerExample, perExampleReduce, perExampleReshape, requireBatchAxis } from '../per-example.js';
 import { RpOnnxError } from '../../../errors.js';
 

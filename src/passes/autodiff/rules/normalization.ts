@@ -17,7 +17,7 @@ import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
 import { unbroadcast } from '../unbroadcast.js';
-import { reduceSum, scalarLike } from './emit.js';
+import { reduceSum, scalarLike } from '../emit.js';
 import { noPerExample, perExampleReshape, perExampleUnbroadcast, requireBatchAxis } from '../per-example.js';
 
 /** ReduceMean over `axes`, with axes as an input from opset 18. */

@@ -16,7 +16,7 @@ import { makeTensor } from '../../../graph/tensor.js';
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
-import { castLike, dtypeOf, reduceSum, scalarLike } from './emit.js';
+import { castLike, dtypeOf, reduceSum, scalarLike } from '../emit.js';
 import { resolveWindow, spatialDims, type Window } from './window.js';
 
 function zerosFlat(ctx: GradContext, x: string): string {

@@ -10,7 +10,7 @@
  */
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
-import { castLike, constantNumbers, reduceSum, unsqueeze } from './emit.js';
+import { castLike, constantNumbers, reduceSum, unsqueeze } from '../emit.js';
 
 interface Reduction {
   /** Reduced axes (possibly negative; [] = none); null = all; a string = an axes value known at run time. */

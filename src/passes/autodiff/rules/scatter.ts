@@ -16,7 +16,7 @@
 import { registerGradient } from '../registry.js';
 import type { GradContext } from '../rule.js';
 import { RpOnnxError } from '../../../errors.js';
-import { zerosLike } from './emit.js';
+import { zerosLike } from '../emit.js';
 
 function scatterRule(gather: 'GatherElements' | 'GatherND') {
   return (ctx: GradContext) => {

@@ -12,7 +12,7 @@ import { unbroadcast } from '../unbroadcast.js';
 import {
   castLike, constantNumbers, dtypeOf, isFloatType, normAxes, reduceSum, reshapeLike, scalarLike,
   unsqueeze, zerosLike, zerosOfShape,
-} from './emit.js';
+} from '../emit.js';
 import { dtypeCode, dtypeName } from '../../../graph/tensor.js';
 import { perExampleReshape } from '../per-example.js';
 import { RpOnnxError } from '../../../errors.js';

@@ -32,7 +32,7 @@
  *   the selection, but its lower end is optimistic by the selection and is not reported as a bound.
  */
 import { clopperPearson } from './beta.js';
-import { erfc } from './special.js';
+import { erfc } from '../privacy/special.js';
 import { Random } from '../random.js';
 
 export interface RocPoint {

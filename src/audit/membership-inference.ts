@@ -17,20 +17,20 @@
  * reference values and the score is the one-sided likelihood ratio's monotone form
  * (phi - mu) / sigma (Lambda = Phi((phi - mu) / sigma)). With fewer than 16 reference models the
  * variance is pooled over examples (the paper's fixed-variance variant).
- * With shadow models (src/privacy/shadows.ts: each trained on a random half of a pool made of the
+ * With shadow models (src/audit/shadows.ts: each trained on a random half of a pool made of the
  * audited members and non-members) come the strong attacks: lira-online (IN and OUT Gaussians
- * per example, src/privacy/attacks/lira.ts), rmia (src/privacy/attacks/rmia.ts, against a
+ * per example, src/audit/attacks/lira.ts), rmia (src/audit/attacks/rmia.ts, against a
  * population of examples no model trained on), and lira-offline from the OUT shadows when no
  * separate reference models are given. The target's outputs never enter the shadow statistics:
  * the shadows are queried on their own and the target only supplies the value being tested.
- * Each attack's metrics come from src/privacy/attack-metrics.ts.
+ * Each attack's metrics come from src/audit/attack-metrics.ts.
  */
 import type { Model } from '../graph/ir.js';
 import { predict } from '../runtime/predict.js';
 import type { NoiseSeed } from '../runtime/noise-seeding.js';
 import type { ExecutionProvider } from '../runtime/session.js';
 import { attackMetrics, rocCurve, type AttackMetrics, type RocPoint } from './attack-metrics.js';
-import { subset, type Dataset } from '../train/data/index.js';
+import { subset, type Dataset } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
 import { liraOfflineShadowScores, liraOnlineScores, type VarianceMode } from './attacks/lira.js';

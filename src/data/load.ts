@@ -6,7 +6,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 import { cifar100Format, cifar10Format } from './cifar.js';
 import { makeDataset, type Dataset } from './dataset.js';
 import type { DataFormat, FormatOptions, Split } from './format.js';

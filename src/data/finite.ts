@@ -3,7 +3,7 @@
  * predictions from it (argmax of NaNs: class 0) look like answers. Used by the loaders' callers
  * (fitDataToModel) and by anything else that takes examples from outside, such as the server.
  */
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 
 /**
  * Throws naming the first non-finite value: its example (of `perExample` values) and position.

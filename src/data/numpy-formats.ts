@@ -8,7 +8,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 import { arrayToImages, arrayToLabels } from './arrays.js';
 import { npyDeclaredSize, parseNpy, type NpyArray } from './npy.js';
 import { readDataFile } from './read-bytes.js';

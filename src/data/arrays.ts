@@ -8,7 +8,7 @@
  *   are taken as they are (assumed already scaled).
  * - Labels are [N] or [N, 1] non-negative integers (float labels must hold whole numbers).
  */
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 import type { NpyArray } from './npy.js';
 import { bytesToUnit } from './read-bytes.js';
 

@@ -26,7 +26,7 @@
  */
 import type { Model } from '../graph/ir.js';
 import { createSession, ort, type RpSession } from '../runtime/session.js';
-import { exampleSize, type Dataset } from '../train/data/index.js';
+import { exampleSize, type Dataset } from '../data/index.js';
 import { noiseAt, validateSchedule, type NoiseSchedule } from '../train/dp/noise-schedule.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';

@@ -7,8 +7,8 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
-import { RpOnnxError } from '../../errors.js';
-import { readRegularFile } from '../../fs-read.js';
+import { RpOnnxError } from '../errors.js';
+import { readRegularFile } from '../fs-read.js';
 
 /**
  * The total decompressed size a file's header declares, from its first bytes; undefined when

@@ -4,10 +4,10 @@
  * (ReduceSum at opset 13, Squeeze/Unsqueeze at 13). Rules call these so each rule reads as its
  * math, not as opset bookkeeping.
  */
-import type { GradContext } from '../rule.js';
-import type { Node } from '../../../graph/ir.js';
-import type { TensorProto } from '../../../graph/onnx.js';
-import { dtypeCode, makeTensor, tensorToArray, type DType } from '../../../graph/tensor.js';
+import type { GradContext } from './rule.js';
+import type { Node } from '../../graph/ir.js';
+import type { TensorProto } from '../../graph/onnx.js';
+import { dtypeCode, makeTensor, tensorToArray, type DType } from '../../graph/tensor.js';
 
 const FLOAT_TYPES: ReadonlySet<DType> = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
 

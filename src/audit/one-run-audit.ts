@@ -15,7 +15,7 @@
  * random labels. Both are scored with their canary label.
  */
 import type { Model } from '../graph/ir.js';
-import { exampleSize, makeDataset, type Dataset } from '../train/data/index.js';
+import { exampleSize, makeDataset, type Dataset } from '../data/index.js';
 import { predict } from '../runtime/predict.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';

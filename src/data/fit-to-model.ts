@@ -7,9 +7,9 @@
  * - inputs must be finite, and there must be at least one example.
  * A mismatch names both shapes and the fix.
  */
-import type { Dim, Model } from '../../graph/ir.js';
-import { tensorTypeOf } from '../../graph/ir.js';
-import { RpOnnxError } from '../../errors.js';
+import type { Dim, Model } from '../graph/ir.js';
+import { tensorTypeOf } from '../graph/ir.js';
+import { RpOnnxError } from '../errors.js';
 import { makeDataset, type Dataset } from './dataset.js';
 import { checkFiniteInputs } from './finite.js';
 

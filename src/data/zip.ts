@@ -6,7 +6,7 @@
  * placeholders in the local headers.
  */
 import * as zlib from 'node:zlib';
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 
 export interface ZipEntry {
   readonly name: string;

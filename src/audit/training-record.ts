@@ -10,27 +10,26 @@
  */
 import { RpOnnxError } from '../errors.js';
 import type { Model } from '../graph/ir.js';
+import type { TrainingRecipe } from '../train/training-record.js';
+import { TRAINING_DEFAULTS } from '../train/defaults.js';
+import { ExamplesUsed } from '../train/examples-used.js';
 
 export const TRAINING_METADATA_KEY = 'rp-onnx.training';
 
-/** What shadow training needs to repeat a run (every field can be overridden by the caller). */
-export interface TrainingRecipe {
-  epochs?: number;
-  steps?: number;
-  batchSize: number;
-  lr: number;
-  optimizer: string;
-  momentum: number;
-  weightDecay: number;
-  schedule: string;
+/**
+ * What shadow training needs to repeat a run: the recipe fields of the record that
+ * src/train/training-record.ts writes, with BatchNorm restricted to the modes shadow training
+ * runs (every field can be overridden by the caller).
+ */
+export type ShadowRecipe = Pick<TrainingRecipe, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'optimizer' | 'momentum' | 'weightDecay' | 'schedule' | 'shuffle'> & {
   batchNorm: 'train' | 'frozen';
-  shuffle: boolean;
-}
+};
 
-/** The library's training defaults (cli/train.ts), for fields a record lacks. */
-export const DEFAULT_RECIPE: TrainingRecipe = {
-  epochs: 1, batchSize: 128, lr: 0.05, optimizer: 'sgd', momentum: 0.9, weightDecay: 5e-4,
-  schedule: 'cosine', batchNorm: 'train', shuffle: true,
+/** The library's training defaults (src/train/defaults.ts), for fields a record lacks. */
+export const DEFAULT_RECIPE: ShadowRecipe = {
+  epochs: TRAINING_DEFAULTS.epochs, batchSize: TRAINING_DEFAULTS.batchSize, lr: TRAINING_DEFAULTS.lr,
+  optimizer: TRAINING_DEFAULTS.optimizer, momentum: TRAINING_DEFAULTS.momentum, weightDecay: TRAINING_DEFAULTS.weightDecay,
+  schedule: TRAINING_DEFAULTS.schedule, batchNorm: TRAINING_DEFAULTS.batchNorm, shuffle: TRAINING_DEFAULTS.shuffle,
 };
 
 export interface TrainingRecord {
@@ -38,7 +37,7 @@ export interface TrainingRecord {
   data?: string;
   /** Examples in the training set (after --limit). */
   examples: number;
-  recipe: Partial<TrainingRecipe>;
+  recipe: Partial<ShadowRecipe>;
   /** Indices (into the training set) of the examples that were in at least one batch. */
   used: number[];
   /** 'bitmap' when the record lists them, 'all' when it does not (every example assumed used). */
@@ -49,8 +48,8 @@ export interface TrainingRecord {
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStr = (v: unknown): v is string => typeof v === 'string';
 
-function recipeFrom(o: Record<string, unknown>): Partial<TrainingRecipe> {
-  const r: Partial<TrainingRecipe> = {};
+function recipeFrom(o: Record<string, unknown>): Partial<ShadowRecipe> {
+  const r: Partial<ShadowRecipe> = {};
   if (isNum(o.epochs)) r.epochs = o.epochs;
   if (isNum(o.steps)) r.steps = o.steps;
   const batch = o.batchSize ?? o.batch;
@@ -67,18 +66,14 @@ function recipeFrom(o: Record<string, unknown>): Partial<TrainingRecipe> {
 
 /** Decodes the base64 bitmap (bit i of byte i >> 3, least significant first) into indices < n. */
 export function decodeExampleBitmap(b64: string, n: number): number[] {
-  const bytes = Buffer.from(b64, 'base64');
-  if (bytes.length < Math.ceil(n / 8)) throw new RpOnnxError(`${TRAINING_METADATA_KEY}: examplesUsedBitmap holds ${bytes.length * 8} bits for ${n} examples`);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) if ((bytes[i >> 3]! >> (i & 7)) & 1) out.push(i);
-  return out;
+  return ExamplesUsed.fromBase64(n, b64, `${TRAINING_METADATA_KEY}: examplesUsedBitmap`).indices();
 }
 
 /** The inverse of decodeExampleBitmap (for tests and writers). */
 export function encodeExampleBitmap(used: Iterable<number>, n: number): string {
-  const bytes = new Uint8Array(Math.ceil(n / 8));
-  for (const i of used) bytes[i >> 3]! |= 1 << (i & 7);
-  return Buffer.from(bytes).toString('base64');
+  const e = new ExamplesUsed(n);
+  e.mark([...used]);
+  return e.toBase64();
 }
 
 /** Parses the metadata value; `source` names the model in errors. */
@@ -112,8 +107,8 @@ export function readTrainingRecord(model: Model, source = 'model'): TrainingReco
 }
 
 /** Fills a partial recipe with the defaults; `steps` wins over `epochs` only when epochs is absent. */
-export function completeRecipe(...parts: Partial<TrainingRecipe>[]): TrainingRecipe {
-  const r: TrainingRecipe = { ...DEFAULT_RECIPE };
+export function completeRecipe(...parts: Partial<ShadowRecipe>[]): ShadowRecipe {
+  const r: ShadowRecipe = { ...DEFAULT_RECIPE };
   for (const p of parts) {
     for (const [k, v] of Object.entries(p)) if (v !== undefined) (r as unknown as Record<string, unknown>)[k] = v;
     // An explicit choice of one budget drops the other.

@@ -5,7 +5,7 @@
  * image a plausible example of its class belong here: a horizontal mirror for natural images
  * and clothing, not for digits or text.
  */
-import { exampleSize, type Dataset } from '../../train/data/index.js';
+import { exampleSize, type Dataset } from '../../data/index.js';
 import { RpOnnxError } from '../../errors.js';
 
 export const AUGMENTATIONS = ['none', 'hflip'] as const;

@@ -19,10 +19,10 @@ import { readFileSync } from 'node:fs';
 import { Model } from '../graph/ir.js';
 import { decodeModel, encodeModel } from '../graph/io.js';
 import { fit } from '../train/fit.js';
-import { loadDataDir, subset, type Dataset, type Split } from '../train/data/index.js';
+import { loadDataDir, subset, type Dataset, type Split } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
-import type { TrainingRecipe } from './training-record.js';
+import type { ShadowRecipe } from './training-record.js';
 
 /** One part of the pool: examples `indices` of `split` of the data folder `dir`. */
 export interface PoolPart {
@@ -36,7 +36,7 @@ export interface ShadowTask {
   init: { path: string; sha256: string };
   /** The pool is the concatenation of the parts, in order. */
   pool: PoolPart[];
-  recipe: TrainingRecipe;
+  recipe: ShadowRecipe;
   /** onnxruntime intra-op threads per shadow (part of the result: see the file comment). */
   threads: number;
 }

@@ -3,8 +3,8 @@
  * other; loaders scale 8-bit pixels by 1/255 so values lie in [0, 1] until `normalize` is applied.
  * Datasets are values: every function here returns a new Dataset and never edits its argument.
  */
-import { RpOnnxError } from '../../errors.js';
-import type { Random } from '../../random.js';
+import { RpOnnxError } from '../errors.js';
+import type { Random } from '../random.js';
 
 export interface Dataset {
   /** N*C*H*W float32 values, NCHW order. In [0, 1] unless `normalization` is set. */

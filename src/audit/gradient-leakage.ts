@@ -26,7 +26,7 @@ import { Graph, Model, makeTensorTypeProto, type Node } from '../graph/ir.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { onnx } from '../graph/onnx.js';
 import { tensorDims, tensorToArray, tensorToFloat32 } from '../graph/tensor.js';
-import { exampleSize, type Dataset } from '../train/data/index.js';
+import { exampleSize, type Dataset } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
 import { mse, psnr, ssim } from './image-metrics.js';

@@ -5,8 +5,8 @@
  * Supported element types: <f4 <f8 |u1 <i4 <i8, C order only.
  */
 import { endianness } from 'node:os';
-import { RpOnnxError } from '../../errors.js';
-import { printable } from '../../printable.js';
+import { RpOnnxError } from '../errors.js';
+import { printable } from '../printable.js';
 
 export type NpyDtype = 'f4' | 'f8' | 'u1' | 'i4' | 'i8';
 export type NpyData = Float32Array | Float64Array | Uint8Array | Int32Array | BigInt64Array;

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 
 let root: string | undefined;
 

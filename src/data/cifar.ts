@@ -6,7 +6,7 @@
  * - CIFAR-100: train.bin, test.bin; a coarse label byte (0..19) then a fine one (0..99).
  */
 import { join } from 'node:path';
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 import { bytesToUnit, readDataFile } from './read-bytes.js';
 import { pickFile, type DataFormat, type FormatOptions, type Split, type SplitData } from './format.js';
 

@@ -7,8 +7,8 @@
  *   the subsampled Gaussian (RDP accountant) assumes exactly this sampling; fixed-size shuffled
  *   batches do not give the amplification it claims. Pass `Random.secure()` when the result ships.
  */
-import { RpOnnxError } from '../../errors.js';
-import { Random, secureSeed } from '../../random.js';
+import { RpOnnxError } from '../errors.js';
+import { Random, secureSeed } from '../random.js';
 import { exampleSize, type Dataset } from './dataset.js';
 
 export interface Batch {

@@ -13,11 +13,11 @@
  * - Population (RMIA): test-split examples that are in neither side.
  */
 import { resolve } from 'node:path';
-import { subset, type Dataset, type Split } from '../train/data/index.js';
+import { subset, type Dataset, type Split } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
 import { shadowJobs, type ShadowJob, type ShadowTask } from './shadows.js';
-import type { TrainingRecipe } from './training-record.js';
+import type { ShadowRecipe } from './training-record.js';
 
 export interface ShadowAuditPlanInput {
   train: Dataset;
@@ -33,7 +33,7 @@ export interface ShadowAuditPlanInput {
   population?: number;
   shadows: number;
   seed: number;
-  recipe: TrainingRecipe;
+  recipe: ShadowRecipe;
   init: { path: string; sha256: string };
   threads: number;
 }

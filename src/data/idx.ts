@@ -5,7 +5,7 @@
  * gzipped (`train-images-idx3-ubyte.gz`), as distributed.
  */
 import { join } from 'node:path';
-import { RpOnnxError } from '../../errors.js';
+import { RpOnnxError } from '../errors.js';
 import { bytesToUnit, readDataFile, readU32BE, type DeclaredSize } from './read-bytes.js';
 import { pickFile, type DataFormat, type Split, type SplitData } from './format.js';
 
