@@ -2,7 +2,7 @@
 # The gradient-leakage figures of docs/experiment-gradient-leakage.md (issue 15), as a sequence of
 # `rp-onnx attack gradient-leakage` runs on the PyTorch-exported fixtures, Fashion-MNIST train
 # images from index 0. Each run writes one JSON file into OUT (default rp-experiments/gradient-leakage).
-#   LANE=attacks   the attack table: LeNet IG, ResNet-8 IG, undefended and DP (C 1, sigma 0.1)
+#   LANE=attacks   the attack table: LeNet IG, ResNet-8 IG (also with TV 1e-4), undefended and DP (C 1, sigma 0.1)
 #   LANE=schedules the Wei-Liu comparison: fixed sigma vs each dynamic schedule at steps 0, T/4, T/2, 3T/4, T-1
 #   LANE=dlg       LeNet DLG, undefended and DP
 # Usage: LANE=attacks bash scripts/experiments/gradient-leakage.sh [OUT]
@@ -21,6 +21,7 @@ case ${LANE:-attacks} in
     run lenet-ig $LENET --index 0 --count 5 --method inverting-gradients
     run lenet-ig-dp $LENET --index 0 --count 5 --method inverting-gradients --iterations 1000 "${DP[@]}"
     run resnet8-ig $RESNET --index 0 --count 5 --method inverting-gradients --iterations 1000
+    run resnet8-ig-tv $RESNET --index 0 --count 5 --method inverting-gradients --iterations 1000 --tv-weight 1e-4
     run resnet8-ig-dp $RESNET --index 0 --count 5 --method inverting-gradients --iterations 1000 "${DP[@]}"
     ;;
   dlg)
