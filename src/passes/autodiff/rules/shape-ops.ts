@@ -138,8 +138,6 @@ registerGradient('Slice', (ctx) => {
   if (pads) {
     return [ctx.opset >= 11 ? b.op1('Pad', [dY, b.int64s('pads', pads)]) : b.op1('Pad', [dY], { pads })];
   }
-  const spread = stridedSliceGradient(ctx, dY);
-  if (spread) return [spread];
   if (ctx.opset < 11) {
     throw new RpOnnxError(`cannot differentiate Slice node '${n.name}' at opset ${ctx.opset}: with steps, run-time bounds or unknown sizes it needs opset >= 11 (Range, ScatterElements); convert the model`);
   }
@@ -152,55 +150,6 @@ registerGradient('Slice', (ctx) => {
   const scattered = b.op1('ScatterElements', [zeros, b.op1('Reshape', [picked, flat]), b.op1('Reshape', [dY, flat])], { axis: 0 });
   return [reshapeLike(ctx, scattered, x)];
 });
-
-/**
- * The gradient of a Slice with constant positive steps over static dims, without index tensors
- * (Range + ScatterElements cost more than the whole conv they serve in the second-order graphs
- * of the gradient-leakage attacks): along an axis with step s, dY's m entries are spread s apart
- * (Unsqueeze, Pad s - 1 zeros after each, Reshape to m * s), then one Pad puts everything in place
- * (a negative end pad crops the spread's tail). Undefined where this does not apply.
- */
-function stridedSliceGradient(ctx: GradContext, dY: string): string | undefined {
-  const n = ctx.node;
-  const shape = ctx.shapeOf(n.inputs[0]!);
-  if (ctx.opset < 11 || !shape || shape.some((d) => typeof d !== 'number') || !n.inputs[1] || !n.inputs[2]) return undefined;
-  const dims = shape as number[];
-  const starts = constantNumbers(ctx, n.inputs[1]);
-  const ends = constantNumbers(ctx, n.inputs[2]);
-  const axesIn = n.inputs[3] ? constantNumbers(ctx, n.inputs[3]) : range(0, starts?.length ?? 0);
-  const steps = n.inputs[4] ? constantNumbers(ctx, n.inputs[4]) : starts?.map(() => 1);
-  if (!starts || !ends || !axesIn || !steps || steps.some((v) => !(v >= 1))) return undefined;
-  const axes = normAxes(axesIn, dims.length);
-  if (new Set(axes).size !== axes.length) return undefined;
-  const b = ctx.b;
-  const outDims = [...dims];
-  const begin = new Array<number>(dims.length).fill(0);
-  const spreadLen = [...dims];
-  const strided: { axis: number; step: number; m: number }[] = [];
-  for (let k = 0; k < axes.length; k++) {
-    const a = axes[k]!;
-    const dim = dims[a]!;
-    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
-    const s = clamp(starts[k]!);
-    const m = Math.max(0, Math.ceil((clamp(ends[k]!) - s) / steps[k]!));
-    if (m === 0) return undefined;
-    outDims[a] = m;
-    begin[a] = s;
-    spreadLen[a] = m * steps[k]!;
-    if (steps[k]! > 1) strided.push({ axis: a, step: steps[k]!, m });
-  }
-  let cur = dY;
-  const curDims = [...outDims];
-  for (const { axis, step, m } of strided) {
-    const pads = new Array<number>(2 * (curDims.length + 1)).fill(0);
-    pads[curDims.length + 1 + axis + 1] = step - 1;
-    const wide = b.op1('Pad', [unsqueeze(ctx, cur, [axis + 1]), b.int64s('pads', pads)]);
-    curDims[axis] = m * step;
-    cur = b.op1('Reshape', [wide, b.int64s('shape', curDims)]);
-  }
-  const place = [...begin, ...dims.map((d, a) => d - begin[a]! - spreadLen[a]!)];
-  return b.op1('Pad', [cur, b.int64s('pads', place)]);
-}
 
 /** Pad amounts that undo a unit-step Slice with constant bounds over static dims, else undefined. */
 function slicePads(ctx: GradContext): number[] | undefined {
