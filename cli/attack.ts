@@ -12,6 +12,7 @@ import { RpOnnxError } from '../src/errors.js';
 import { buildLeNet } from '../models/lenet.js';
 import { GradientInverter, gradientInversion, inversionOverSchedule, INVERSION_DEFAULTS, INVERSION_INITS, INVERSION_METHODS, type InversionMethod, type InversionReport, type ScheduleInversionRow } from '../src/audit/gradient-inversion.js';
 import { labelledGrid } from '../src/audit/gradient-inversion-grid.js';
+import { LR_SCHEDULES, type LrSchedule } from '../src/audit/gradient-inversion-optim.js';
 import type { Model } from '../src/graph/ir.js';
 import type { Dataset } from '../src/data/index.js';
 
@@ -29,7 +30,7 @@ function parseMethods(value: string): Method[] {
 export function formatInversion(r: InversionReport, model: string): string {
   const s = r.settings;
   const lines = [
-    `${r.method} on ${model}; ${r.dp ? `DP: clip ${r.dp.maxGradNorm}, noise multiplier ${r.dp.noiseMultiplier}` : 'no DP (the plain gradient)'}; ${s.iterations} iterations${r.method === 'inverting-gradients' ? `, lr ${s.lr}, TV ${s.tvWeight}, ${s.restarts} restart(s)` : ''}, init ${s.init}`,
+    `${r.method} on ${model}; ${r.dp ? `DP: clip ${r.dp.maxGradNorm}, noise multiplier ${r.dp.noiseMultiplier}` : 'no DP (the plain gradient)'}; ${s.iterations} iterations${r.method === 'inverting-gradients' ? `, ${s.signed ? 'signed ' : ''}Adam lr ${s.lr} (${s.lrSchedule}), TV ${s.tvWeight}, ${s.restarts} restart(s)` : ''}, init ${s.init}`,
     'index  label  inferred  grad norm  MSE       PSNR         SSIM    grad cos dist  seconds',
   ];
   for (const e of r.examples) {
@@ -91,7 +92,7 @@ export function register(program: Command): void {
   const attack = program.command('attack').description('privacy attacks against models and their training updates');
   attack
     .command('gradient-leakage')
-    .description('reconstruct training examples from the gradient of one training step (batch of one), optionally after DP-SGD clipping and noise. Methods: dlg (Zhu et al. 2019: L2 gradient matching over the input and a soft label, L-BFGS), idlg (Zhao et al. 2020: label from the sign of the last layer\'s gradient, then L2 matching), inverting-gradients (Geiping et al. 2020: cosine matching over all parameters + total variation, Adam on the sign of the input gradient, step decay at 3/8, 5/8, 7/8, input clamped to [0, 1], restarts), analytic (closed form from a first fully connected layer with bias; MLPs). The optimization methods work on any ONNX classifier our autodiff differentiates (conv nets, ResNets, MLPs): the gradient of the matching loss is our autodiff applied to its own gradient graph')
+    .description('reconstruct training examples from the gradient of one training step (batch of one), optionally after DP-SGD clipping and noise. Methods: dlg (Zhu et al. 2019: L2 gradient matching over the input and a soft label, L-BFGS), idlg (Zhao et al. 2020: label from the sign of the last layer\'s gradient, then L2 matching), inverting-gradients (Geiping et al. 2020: cosine matching over all parameters + optional total variation, Adam with a cosine-annealed learning rate (or --signed steps and --lr-schedule step, the paper\'s setting), input clamped to [0, 1], the best iterate and the best of --restarts kept; label by iDLG\'s rule), analytic (closed form from a first fully connected layer with bias; MLPs). The optimization methods work on any ONNX classifier our autodiff differentiates (conv nets, ResNets, MLPs): the gradient of the matching loss is our autodiff applied to its own gradient graph')
     .argument('[model]', 'ONNX classifier (logits output); default: a fresh MLP (--hidden, --model-seed) for analytic, DLG\'s sigmoid LeNet (rp-onnx models create lenet, --model-seed) otherwise')
     .option('--data <dir>', 'dataset folder; default: the embedded Fashion-MNIST subset')
     .option('--split <split>', 'split of --data: train | test', 'train')
@@ -100,7 +101,9 @@ export function register(program: Command): void {
     .option('--method <list>', `attack(s), comma-separated: ${METHODS.join(', ')}`, 'analytic')
     .option('--iterations <n>', `optimizer iterations (default: dlg/idlg ${INVERSION_DEFAULTS.dlg.iterations} L-BFGS iterations, stopping early at convergence; inverting-gradients ${INVERSION_DEFAULTS['inverting-gradients'].iterations} Adam steps)`, parseIntOption('--iterations'))
     .option('--lr <rate>', `Adam learning rate of inverting-gradients (default ${INVERSION_DEFAULTS['inverting-gradients'].lr})`, parseNumberOption('--lr'))
-    .option('--tv-weight <w>', `total-variation weight of inverting-gradients (default ${INVERSION_DEFAULTS['inverting-gradients'].tvWeight})`, parseNumberOption('--tv-weight'))
+    .option('--tv-weight <w>', `total-variation weight of inverting-gradients (default ${INVERSION_DEFAULTS['inverting-gradients'].tvWeight}: on small images with an exact gradient any weight that matters caps PSNR)`, parseNumberOption('--tv-weight'))
+    .option('--signed', 'inverting-gradients: Adam on the sign of the input gradient (Geiping et al.); default: on the gradient itself')
+    .addOption(new Option('--lr-schedule <kind>', `inverting-gradients: learning rate over the iterations: cosine annealing to 0, step (/10 at 3/8, 5/8, 7/8) or constant (default ${INVERSION_DEFAULTS['inverting-gradients'].lrSchedule})`).choices([...LR_SCHEDULES]))
     .option('--restarts <n>', 'independent runs, the best by matching loss kept (default 1)', parseIntOption('--restarts'))
     .addOption(new Option('--init <kind>', 'initial dummy input: randn (the papers), uniform in [0, 1], or flat grey 0.5').choices([...INVERSION_INITS]))
     .option('--attack-seed <n>', 'seed of the attacker\'s initialization', parseIntOption('--attack-seed'), 1)
@@ -143,6 +146,7 @@ export function register(program: Command): void {
       const settings = {
         iterations: o.iterations as number | undefined, lr: o.lr as number | undefined, tvWeight: o.tvWeight as number | undefined,
         restarts: o.restarts as number | undefined, init: o.init as InversionReport['settings']['init'] | undefined,
+        signed: o.signed === true ? true : undefined, lrSchedule: o.lrSchedule as LrSchedule | undefined,
         attackSeed: o.attackSeed as number, threads: o.threads as number | undefined, seed: o.seed as number,
         ...(progressEvery > 0 ? { onProgress: (line: string) => process.stderr.write(`${line}\n`), progressEvery } : {}),
       };

@@ -172,6 +172,8 @@ add('shape-ops', 'Slice', [
   { name: 'unit steps', opset: 13, args: [x([4, 5]), i64([1]), i64([3]), i64([1])] },
   { name: 'negative starts/ends, two axes', opset: 13, args: [x([4, 5]), i64([-3, 0]), i64([-1, I64_MAX]), i64([0, -1])] },
   { name: 'step 2', opset: 13, args: [x([4, 5]), i64([0]), i64([5]), i64([1]), i64([2])] },
+  { name: 'steps 3 and 2 with offsets, two axes (spread by Pad + Reshape)', opset: 13, args: [x([7, 8]), i64([1, 2]), i64([7, 8]), i64([0, 1]), i64([3, 2])] },
+  { name: 'step 3 whose spread overruns the end (cropped tail), opset 11', opset: 11, args: [x([2, 3, 5]), i64([1]), i64([5]), i64([-1]), i64([3])] },
   { name: 'negative step, clamped', opset: 13, args: [x([4, 5]), i64([-1, 10]), i64([-I64_MAX, 0]), i64([1, 0]), i64([-1, -2])] },
   { name: 'run-time starts', opset: 13, fed: [1, 2, 3, 4], args: [x([4, 5]), i64([1, 2]), i64([4, 5]), i64([0, 1]), i64([2, 1])] },
   { name: 'attributes, opset 9', opset: 9, attrs: { starts: [1, -2], ends: [3, I64_MAX], axes: [0, 1] }, args: [x([4, 5])] },

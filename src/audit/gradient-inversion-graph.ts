@@ -7,7 +7,8 @@
  *   matching graph: x', label (or DLG's label logits), the observed gradient g ->
  *                   M(x') = L2:     sum_theta |dL(x')/dtheta - g_theta|^2            (DLG, iDLG)
  *                           cosine: 1 - <dL(x')/dtheta, g> / (|dL(x')/dtheta| |g|)  (Geiping et al.,
- *                                   one cosine over all parameters together)
+ *                                   one cosine over all parameters together, computed as half the
+ *                                   squared distance of the unit vectors)
  *                   and dM/dx' (and dM/d label logits), by differentiating the gradient graph's
  *                   own nodes (the rules are closed under themselves, see test/autodiff-second-order).
  *
@@ -170,12 +171,19 @@ export function buildInversionGraphs(model: Model, opts: { loss: MatchingLoss; s
       return sumAll(b.op1('Mul', [d, d]));
     }));
   } else {
-    const dot = sum(params.map((p, i) => sumAll(b.op1('Mul', [dummy.get(p.name)!, observedInputs[i]!]))));
-    const nd = sum(params.map((p) => sumAll(b.op1('Mul', [dummy.get(p.name)!, dummy.get(p.name)!]))));
-    const no = sum(observedInputs.map((o) => sumAll(b.op1('Mul', [o, o]))));
-    // 1 - dot / (|g'| |g|); the tiny floor keeps a zero gradient (saturated sigmoids) finite.
-    const denom = b.op1('Max', [b.op1('Sqrt', [b.op1('Mul', [nd, no])]), b.scalar('tiny', 1e-30)]);
-    loss = b.op1('Sub', [b.scalar('one', 1), b.op1('Div', [dot, denom])]);
+    // 1 - cos(g', g) = |g'/|g'| - g/|g||^2 / 2. The difference of unit vectors keeps the loss (and
+    // its gradient) accurate in float32 down to ~1e-14; 1 - <g', g>/(|g'| |g|) stalls at float32's
+    // 1e-7, where the reconstruction is still visibly off. The tiny floor keeps a zero gradient
+    // (saturated sigmoids) finite.
+    const tiny = b.scalar('tiny', 1e-30);
+    const norm = (vs: string[]) => b.op1('Max', [b.op1('Sqrt', [sum(vs.map((v) => sumAll(b.op1('Mul', [v, v]))))]), tiny]);
+    const nd = norm(params.map((p) => dummy.get(p.name)!));
+    const no = norm(observedInputs);
+    const half = sum(params.map((p, i) => {
+      const d = b.op1('Sub', [b.op1('Div', [dummy.get(p.name)!, nd]), b.op1('Div', [observedInputs[i]!, no])]);
+      return sumAll(b.op1('Mul', [d, d]));
+    }));
+    loss = b.op1('Mul', [half, b.scalar('half', 0.5)]);
   }
   const wrt = opts.softLabel ? [input, labelInput] : [input];
   const types = inferShapes(g, { opset });

@@ -5,9 +5,9 @@
  *   uses (torch.optim.LBFGS, history 100). The first step is scaled to min(1, 1 / |g|_1) like
  *   PyTorch's; a direction that is not a descent direction, or a failed line search, resets the
  *   memory and retries along -g.
- * - Adam (Kingma & Ba) as Inverting Gradients runs it: on the sign of the gradient, the learning
- *   rate divided by 10 at 3/8, 5/8 and 7/8 of the iterations, and a projection after each step
- *   (the box [0, 1] of the data).
+ * - Adam (Kingma & Ba) as Inverting Gradients runs it: optionally on the sign of the gradient,
+ *   the learning rate annealed by a cosine or divided by 10 at 3/8, 5/8 and 7/8 of the
+ *   iterations, and a projection after each step (the box [0, 1] of the data).
  */
 export type Objective = (x: Float64Array) => Promise<{ f: number; g: Float64Array }>;
 
@@ -103,45 +103,66 @@ export async function lbfgs(objective: Objective, x0: Float64Array, opts: LbfgsO
   return { x, f, iterations: it, evaluations };
 }
 
+export const LR_SCHEDULES = ['cosine', 'step', 'constant'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
 export interface SignedAdamOptions {
   iterations: number;
   lr: number;
   beta1?: number;
   beta2?: number;
-  /** Divide the learning rate by 10 at 3/8, 5/8 and 7/8 of the iterations. Default true. */
-  decay?: boolean;
+  /** Adam on sign(g) (Geiping et al.'s default) or on g itself. Default true. */
+  signed?: boolean;
+  /**
+   * The learning rate over the iterations: 'step' divides it by 10 at 3/8, 5/8 and 7/8 (inversefed,
+   * breaching's step-lr), 'cosine' anneals it to 0 (breaching's cosine-decay), 'constant'. Default 'step'.
+   */
+  schedule?: LrSchedule;
   /** Projection after every step (e.g. clamp to the data range), in place. */
   project?: (x: Float64Array) => void;
   onProgress?: (p: Progress) => void;
   progressEvery?: number;
 }
 
-/** Adam on sign(g) (Geiping et al.'s "signed" gradients); returns the last iterate and its loss. */
+/** The learning rate of iteration t of T under a schedule. */
+export function scheduledLr(lr: number, schedule: LrSchedule, t: number, T: number): number {
+  if (schedule === 'cosine') return 0.5 * lr * (1 + Math.cos((Math.PI * t) / T));
+  if (schedule === 'step') return lr * 0.1 ** [3 / 8, 5 / 8, 7 / 8].filter((q) => t >= Math.floor(q * T)).length;
+  return lr;
+}
+
+/**
+ * Adam (on sign(g) by default, Geiping et al.), projected after every step. Returns the iterate
+ * with the lowest loss seen (breaching keeps the best candidate of a trial: with sign steps the
+ * loss is not monotone) and that loss.
+ */
 export async function signedAdam(objective: Objective, x0: Float64Array, opts: SignedAdamOptions): Promise<{ x: Float64Array; f: number }> {
   const b1 = opts.beta1 ?? 0.9;
   const b2 = opts.beta2 ?? 0.999;
+  const signed = opts.signed ?? true;
+  const schedule = opts.schedule ?? 'step';
   const eps = 1e-8;
   const x = Float64Array.from(x0);
   opts.project?.(x);
   const mom = new Float64Array(x.length);
   const vel = new Float64Array(x.length);
   const T = opts.iterations;
-  const milestones = opts.decay === false ? [] : [3 / 8, 5 / 8, 7 / 8].map((q) => Math.floor(q * T));
-  let f = NaN;
+  let best = { x: Float64Array.from(x), f: Infinity };
   for (let t = 0; t < T; t++) {
     const r = await objective(x);
-    f = r.f;
-    const lr = opts.lr * 0.1 ** milestones.filter((s) => t >= s).length;
+    if (r.f < best.f || !Number.isFinite(best.f)) best = { x: Float64Array.from(x), f: r.f };
+    const lr = scheduledLr(opts.lr, schedule, t, T);
     const c1 = 1 - b1 ** (t + 1);
     const c2 = 1 - b2 ** (t + 1);
     for (let i = 0; i < x.length; i++) {
-      const gi = Math.sign(r.g[i]!);
+      const gi = signed ? Math.sign(r.g[i]!) : r.g[i]!;
       mom[i] = b1 * mom[i]! + (1 - b1) * gi;
       vel[i] = b2 * vel[i]! + (1 - b2) * gi * gi;
       x[i]! -= (lr * (mom[i]! / c1)) / (Math.sqrt(vel[i]! / c2) + eps);
     }
     opts.project?.(x);
-    if (opts.onProgress && (t + 1) % (opts.progressEvery ?? 100) === 0) opts.onProgress({ iteration: t + 1, loss: f });
+    if (opts.onProgress && (t + 1) % (opts.progressEvery ?? 100) === 0) opts.onProgress({ iteration: t + 1, loss: r.f });
   }
-  return { x, f: (await objective(x)).f };
+  const last = (await objective(x)).f;
+  return last <= best.f || !Number.isFinite(best.f) ? { x, f: last } : best;
 }

@@ -9,9 +9,10 @@
  * - iDLG (Zhao et al. 2020): the label first, from the sign of the last layer's gradient (only
  *   the true class has p - 1 < 0), then L2 matching over x' alone.
  * - Inverting Gradients (Geiping et al. 2020): 1 - cosine(dL(x', y)/dtheta, g) over all
- *   parameters + tv * TV(x'), Adam on the sign of the input's gradient, learning rate / 10 at
- *   3/8, 5/8 and 7/8 of the iterations, x' clamped to the data range [0, 1] after every step,
- *   the best of `restarts` runs by matching loss; the label by iDLG's rule.
+ *   parameters + tv * TV(x'), Adam (on the sign of the input's gradient with `signed`), the
+ *   learning rate annealed (cosine) or divided by 10 at 3/8, 5/8 and 7/8 of the iterations, x'
+ *   clamped to the data range [0, 1] after every step, the best iterate of each run and the best
+ *   of `restarts` runs by matching loss; the label by iDLG's rule.
  *
  * The matching loss and its input gradient come from one ONNX graph (./gradient-inversion-graph.ts):
  * the model's parameter gradient built by our autodiff, differentiated again. Metrics as the
@@ -32,8 +33,8 @@ import { RpOnnxError } from '../errors.js';
 import { clipFactor } from '../clipping.js';
 import { mse, psnr, ssim } from './image-metrics.js';
 import { buildInversionGraphs, type InversionGraphs } from './gradient-inversion-graph.js';
-import { lbfgs, signedAdam, type Objective } from './gradient-inversion-optim.js';
-import type { DpOptions } from './gradient-leakage.js';
+import { lbfgs, signedAdam, LR_SCHEDULES, type LrSchedule, type Objective } from './gradient-inversion-optim.js';
+import { clipAndNoise, type DpOptions } from './gradient-leakage.js';
 
 export const INVERSION_METHODS = ['dlg', 'idlg', 'inverting-gradients'] as const;
 export type InversionMethod = (typeof INVERSION_METHODS)[number];
@@ -49,19 +50,30 @@ export interface InversionSettings {
   tvWeight: number;
   restarts: number;
   init: InversionInit;
+  /** Adam on the sign of the input gradient (Geiping et al.'s choice) or on the gradient itself (Inverting Gradients). */
+  signed: boolean;
+  /** Adam's learning-rate schedule (Inverting Gradients). */
+  lrSchedule: LrSchedule;
 }
 
 /**
- * Defaults from the papers: DLG's 300 L-BFGS steps are up to 20 iterations each
- * (torch.optim.LBFGS's max_iter), so 6000 iterations, stopped early once the matching loss no
- * longer changes; Inverting Gradients as inversefed's configuration (Adam, lr 0.1, 4800
- * iterations, 1 restart, randn init) with TV weight 1e-4 (inversefed's default of 0.1 is for
- * trained ImageNet networks and normalized images).
+ * DLG: its 300 L-BFGS steps are up to 20 iterations each (torch.optim.LBFGS's max_iter), so 6000
+ * iterations, stopped early once the matching loss no longer changes.
+ * Inverting Gradients: Adam at lr 0.1 for 4800 iterations from a randn init, one restart
+ * (inversefed), with the learning rate annealed by a cosine (breaching's cosine-decay), on the
+ * gradient itself (inversefed's default; the paper's signed steps are --signed) and without the
+ * TV prior. Measured on the sigmoid LeNet, Fashion-MNIST train image 0 (docs/experiment-gradient-leakage.md):
+ * signed Adam with step decay, inversefed's paper setting, stalls at 25-31 dB because sign steps of
+ * a fixed size circle a minimum they cannot approach until the rate drops (PyTorch shows the same,
+ * scripts/dev/inverting-gradients-reference.py); unsigned with step decay reaches 50 dB; unsigned
+ * with cosine decay 84 dB. Any TV weight that matters caps an exact reconstruction of these small
+ * images (1e-6: 52.6 dB), so the prior is for noisy gradients and larger models (--tv-weight;
+ * breaching uses 0.2 on ImageNet).
  */
 export const INVERSION_DEFAULTS: Readonly<Record<InversionMethod, InversionSettings>> = {
-  dlg: { iterations: 6000, lr: 1, tvWeight: 0, restarts: 1, init: 'randn' },
-  idlg: { iterations: 6000, lr: 1, tvWeight: 0, restarts: 1, init: 'randn' },
-  'inverting-gradients': { iterations: 4800, lr: 0.1, tvWeight: 1e-4, restarts: 1, init: 'randn' },
+  dlg: { iterations: 6000, lr: 1, tvWeight: 0, restarts: 1, init: 'randn', signed: false, lrSchedule: 'constant' },
+  idlg: { iterations: 6000, lr: 1, tvWeight: 0, restarts: 1, init: 'randn', signed: false, lrSchedule: 'constant' },
+  'inverting-gradients': { iterations: 4800, lr: 0.1, tvWeight: 0, restarts: 1, init: 'randn', signed: false, lrSchedule: 'cosine' },
 };
 
 export interface InversionOptions extends Partial<InversionSettings> {
@@ -252,15 +264,6 @@ export function cosineDistance(a: readonly ArrayLike<number>[], b: readonly Arra
   return den > 0 ? 1 - dot / den : 1;
 }
 
-/** DP-SGD on a batch of one: clip the whole gradient to C, add N(0, sigma^2 C^2) to every coordinate. */
-export function privatize(grads: readonly Float32Array[], dp: DpOptions, rng: Random): Float32Array[] {
-  if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`--max-grad-norm must be positive, got ${dp.maxGradNorm}`);
-  if (!(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`--noise-multiplier must be >= 0, got ${dp.noiseMultiplier}`);
-  const scale = clipFactor(gradientNorm(grads), dp.maxGradNorm);
-  const std = dp.noiseMultiplier * dp.maxGradNorm;
-  return grads.map((g) => Float32Array.from(g, (v) => v * scale + (std > 0 ? rng.normal() * std : 0)));
-}
-
 function initial(init: InversionInit, n: number, rng: Random): Float64Array {
   const x = new Float64Array(n);
   if (init === 'grey') x.fill(0.5);
@@ -274,13 +277,14 @@ function resolveSettings(opts: InversionOptions): InversionSettings {
   if (!d) throw new RpOnnxError(`--method must be one of ${[...INVERSION_METHODS, 'analytic'].join(', ')}, got '${opts.method}'`);
   const s: InversionSettings = {
     iterations: opts.iterations ?? d.iterations, lr: opts.lr ?? d.lr, tvWeight: opts.tvWeight ?? d.tvWeight,
-    restarts: opts.restarts ?? d.restarts, init: opts.init ?? d.init,
+    restarts: opts.restarts ?? d.restarts, init: opts.init ?? d.init, signed: opts.signed ?? d.signed, lrSchedule: opts.lrSchedule ?? d.lrSchedule,
   };
   if (!(Number.isInteger(s.iterations) && s.iterations >= 1)) throw new RpOnnxError(`--iterations must be a positive integer, got ${s.iterations}`);
   if (!(s.lr > 0)) throw new RpOnnxError(`--lr must be positive, got ${s.lr}`);
   if (!(s.tvWeight >= 0)) throw new RpOnnxError(`--tv-weight must be >= 0, got ${s.tvWeight}`);
   if (!(Number.isInteger(s.restarts) && s.restarts >= 1)) throw new RpOnnxError(`--restarts must be a positive integer, got ${s.restarts}`);
   if (!INVERSION_INITS.includes(s.init)) throw new RpOnnxError(`--init must be one of ${INVERSION_INITS.join(', ')}, got '${s.init}'`);
+  if (!LR_SCHEDULES.includes(s.lrSchedule)) throw new RpOnnxError(`--lr-schedule must be one of ${LR_SCHEDULES.join(', ')}, got '${s.lrSchedule}'`);
   return s;
 }
 
@@ -310,7 +314,7 @@ export async function invertGradient(
     } else {
       const label = inv.inferLabel(observed);
       const clamp = (x: Float64Array) => { for (let i = 0; i < x.length; i++) x[i] = Math.min(1, Math.max(0, x[i]!)); };
-      const out = await signedAdam(inv.objective('cosine', observed, label, { weight: s.tvWeight, shape }), initial(s.init, n, rng), { iterations: s.iterations, lr: s.lr, project: clamp, onProgress, progressEvery });
+      const out = await signedAdam(inv.objective('cosine', observed, label, { weight: s.tvWeight, shape }), initial(s.init, n, rng), { iterations: s.iterations, lr: s.lr, signed: s.signed, schedule: s.lrSchedule, project: clamp, onProgress, progressEvery });
       result = { x: Float32Array.from(out.x), label, loss: out.f };
     }
     if (!best || result.loss < best.loss || !Number.isFinite(best.loss)) best = result;
@@ -339,7 +343,7 @@ export async function gradientInversion(model: Model | GradientInverter, ds: Dat
       const original = ds.images.slice(index * per, (index + 1) * per);
       const label = ds.labels[index]!;
       const clean = await inv.gradientOf(original, label);
-      const observed = opts.dp ? privatize(clean, opts.dp, noise) : clean;
+      const observed = opts.dp ? clipAndNoise(clean, opts.dp, noise) : clean;
       const started = performance.now();
       const progress = opts.onProgress
         ? (it: number, loss: number, r: number) => opts.onProgress!(`${opts.method} example ${index}${settings.restarts > 1 ? ` restart ${r + 1}/${settings.restarts}` : ''}: iteration ${it}/${settings.iterations}, matching loss ${loss.toExponential(4)}`)

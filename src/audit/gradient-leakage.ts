@@ -74,21 +74,74 @@ function floatInit(g: Graph, name: string): { dims: number[]; data: Float32Array
   return t ? { dims: tensorDims(t), data: tensorToFloat32(t) } : null;
 }
 
-/** Reads the MLP a model is made of; throws a one-line error naming the first unsupported node. */
-export function mlpFromModel(model: Model): Mlp {
-  const g = model.graph;
+/** The model's one data input and its static example shape. */
+function mlpInput(g: Graph): { name: string; exampleShape: number[] } {
   const inputs = g.realInputs();
   if (inputs.length !== 1) throw unsupported(`the model has ${inputs.length} data inputs, not 1`);
   const shape = g.typeOf(inputs[0]!.name)?.shape;
   if (!shape || shape.length < 2 || shape.slice(1).some((d) => typeof d !== 'number')) {
     throw unsupported(`input '${inputs[0]!.name}' needs a static example shape, got [${(shape ?? []).join(', ')}]`);
   }
-  const exampleShape = shape.slice(1) as number[];
+  return { name: inputs[0]!.name, exampleShape: shape.slice(1) as number[] };
+}
+
+/** A Gemm or MatMul on the flat data as a dense layer of `width` inputs, weights stored [out][in]. */
+function denseLayer(g: Graph, node: Node, cur: string, width: number, where: string): DenseLayer {
+  const op = node.opType;
+  if (node.inputs[0] !== cur) throw unsupported(`${where} must take the data as its first input`);
+  const w = floatInit(g, node.inputs[1] ?? '');
+  if (!w || w.dims.length !== 2) throw unsupported(`${where} needs a 2-D weight initializer`);
+  const transB = op === 'Gemm' && node.getInt('transB', 0) === 1;
+  if (op === 'Gemm' && (node.getInt('transA', 0) !== 0 || node.getFloat('alpha', 1) !== 1 || node.getFloat('beta', 1) !== 1)) {
+    throw unsupported(`${where} uses transA/alpha/beta`);
+  }
+  const [rows, cols] = w.dims as [number, number];
+  const [inSize, outSize] = transB ? [cols, rows] : [rows, cols];
+  if (inSize !== width) throw unsupported(`${where} expects ${inSize} inputs but receives ${width}`);
+  const wt = new Float64Array(outSize * inSize);
+  for (let o = 0; o < outSize; o++) for (let i = 0; i < inSize; i++) wt[o * inSize + i] = transB ? w.data[o * inSize + i]! : w.data[i * outSize + o]!;
+  let biasName: string | null = null;
+  let b: Float64Array | null = null;
+  if (op === 'Gemm' && node.inputs[2]) {
+    const c = floatInit(g, node.inputs[2]);
+    if (!c || c.data.length !== outSize) throw unsupported(`${where} needs a bias initializer of ${outSize} values`);
+    biasName = node.inputs[2];
+    b = Float64Array.from(c.data);
+  }
+  return { kind: 'dense', weightName: node.inputs[1]!, biasName, inSize, outSize, w: wt, b };
+}
+
+/** Whether a Flatten/Reshape node turns the data into [batch, width] (throws if it reshapes otherwise). */
+function flattens(g: Graph, node: Node, width: number, where: string): boolean {
+  if (node.opType === 'Flatten') {
+    if ((node.getInt('axis', 1) ?? 1) !== 1) throw unsupported(`${where} flattens from axis ${node.getInt('axis')}, not 1`);
+    return true;
+  }
+  const target = g.initializers.get(node.inputs[1] ?? '');
+  const dims = target ? Array.from(tensorToArray(target) as ArrayLike<number | bigint>, Number) : null;
+  if (!dims || dims.length !== 2 || !(dims[1] === -1 || dims[1] === width)) throw unsupported(`${where} must reshape to [batch, ${width}]`);
+  return true;
+}
+
+/** An Add after a bias-less dense layer becomes that layer's bias. */
+function attachBias(g: Graph, node: Node, cur: string, last: MlpLayer | undefined, width: number, where: string): void {
+  const other = node.inputs[0] === cur ? node.inputs[1] : node.inputs[0];
+  const c = floatInit(g, other ?? '');
+  if (!last || last.kind !== 'dense' || last.b || !c || c.data.length !== width) throw unsupported(`${where} is not a bias of the preceding fully connected layer`);
+  last.biasName = other!;
+  last.b = Float64Array.from(c.data);
+}
+
+/** Reads the MLP a model is made of; throws a one-line error naming the first unsupported node. */
+export function mlpFromModel(model: Model): Mlp {
+  const g = model.graph;
+  const input = mlpInput(g);
+  const exampleShape = input.exampleShape;
   let width = exampleShape.reduce((a, b) => a * b, 1);
   let flat = exampleShape.length === 1;
   const layers: MlpLayer[] = [];
   const output = g.outputs[0]?.name;
-  let cur = inputs[0]!.name;
+  let cur = input.name;
   const next = (): Node | undefined => {
     const c = g.consumers(cur);
     if (c.length > 1) throw unsupported(`value '${cur}' feeds ${c.length} nodes (the model is not a chain)`);
@@ -97,50 +150,15 @@ export function mlpFromModel(model: Model): Mlp {
   for (let node = next(); node; node = next()) {
     const op = node.opType;
     const where = `${op} node '${node.name || node.outputs[0]}'`;
-    if (op === 'Flatten') {
-      if ((node.getInt('axis', 1) ?? 1) !== 1) throw unsupported(`${where} flattens from axis ${node.getInt('axis')}, not 1`);
-      flat = true;
-    } else if (op === 'Reshape') {
-      const target = g.initializers.get(node.inputs[1] ?? '');
-      const dims = target ? Array.from(tensorToArray(target) as ArrayLike<number | bigint>, Number) : null;
-      if (!dims || dims.length !== 2 || !(dims[1] === -1 || dims[1] === width)) throw unsupported(`${where} must reshape to [batch, ${width}]`);
-      flat = true;
-    } else if (op === 'Gemm' || op === 'MatMul') {
+    if (op === 'Flatten' || op === 'Reshape') flat = flattens(g, node, width, where);
+    else if (op === 'Gemm' || op === 'MatMul') {
       if (!flat) throw unsupported(`${where} gets a rank-${exampleShape.length + 1} input; flatten it first`);
-      if (node.inputs[0] !== cur) throw unsupported(`${where} must take the data as its first input`);
-      const w = floatInit(g, node.inputs[1] ?? '');
-      if (!w || w.dims.length !== 2) throw unsupported(`${where} needs a 2-D weight initializer`);
-      const transB = op === 'Gemm' && node.getInt('transB', 0) === 1;
-      if (op === 'Gemm' && (node.getInt('transA', 0) !== 0 || node.getFloat('alpha', 1) !== 1 || node.getFloat('beta', 1) !== 1)) {
-        throw unsupported(`${where} uses transA/alpha/beta`);
-      }
-      const [rows, cols] = w.dims as [number, number];
-      const [inSize, outSize] = transB ? [cols, rows] : [rows, cols];
-      if (inSize !== width) throw unsupported(`${where} expects ${inSize} inputs but receives ${width}`);
-      const wt = new Float64Array(outSize * inSize);
-      for (let o = 0; o < outSize; o++) for (let i = 0; i < inSize; i++) wt[o * inSize + i] = transB ? w.data[o * inSize + i]! : w.data[i * outSize + o]!;
-      let biasName: string | null = null;
-      let b: Float64Array | null = null;
-      if (op === 'Gemm' && node.inputs[2]) {
-        const c = floatInit(g, node.inputs[2]);
-        if (!c || c.data.length !== outSize) throw unsupported(`${where} needs a bias initializer of ${outSize} values`);
-        biasName = node.inputs[2];
-        b = Float64Array.from(c.data);
-      }
-      layers.push({ kind: 'dense', weightName: node.inputs[1]!, biasName, inSize, outSize, w: wt, b });
-      width = outSize;
-    } else if (op === 'Add') {
-      const last = layers[layers.length - 1];
-      const other = node.inputs[0] === cur ? node.inputs[1] : node.inputs[0];
-      const c = floatInit(g, other ?? '');
-      if (!last || last.kind !== 'dense' || last.b || !c || c.data.length !== width) throw unsupported(`${where} is not a bias of the preceding fully connected layer`);
-      last.biasName = other!;
-      last.b = Float64Array.from(c.data);
-    } else if (ACTIVATIONS[op]) {
-      layers.push({ kind: ACTIVATIONS[op]! });
-    } else if (!PASS_THROUGH.has(op)) {
-      throw unsupported(`${where} is not supported`);
-    }
+      const layer = denseLayer(g, node, cur, width, where);
+      layers.push(layer);
+      width = layer.outSize;
+    } else if (op === 'Add') attachBias(g, node, cur, layers[layers.length - 1], width, where);
+    else if (ACTIVATIONS[op]) layers.push({ kind: ACTIVATIONS[op]! });
+    else if (!PASS_THROUGH.has(op)) throw unsupported(`${where} is not supported`);
     cur = node.outputs[0]!;
     if (cur === output) break;
   }
@@ -216,14 +234,26 @@ export function gradientNorm(grads: readonly DenseGradient[]): number {
   return Math.sqrt(s);
 }
 
-/** DP-SGD on a batch of one: clip to C, add N(0, sigma^2 C^2) to every coordinate (a new gradient). */
-export function privatizeGradient(grads: readonly DenseGradient[], dp: DpOptions, rng: Random): DenseGradient[] {
+/**
+ * DP-SGD on a batch of one, as every gradient-leakage attack applies it to the gradient it
+ * observes: the whole gradient (all `parts` together) clipped to L2 norm C, then N(0, sigma^2 C^2)
+ * added to every coordinate, in the order of `parts`. Returns new arrays.
+ */
+export function clipAndNoise<T extends Float32Array | Float64Array>(parts: readonly T[], dp: DpOptions, rng: Random): T[] {
   if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`--max-grad-norm must be positive, got ${dp.maxGradNorm}`);
   if (!(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`--noise-multiplier must be >= 0, got ${dp.noiseMultiplier}`);
-  const scale = clipFactor(gradientNorm(grads), dp.maxGradNorm);
+  let sq = 0;
+  for (const p of parts) for (let i = 0; i < p.length; i++) sq += p[i]! * p[i]!;
+  const scale = clipFactor(Math.sqrt(sq), dp.maxGradNorm);
   const std = dp.noiseMultiplier * dp.maxGradNorm;
-  const noisy = (v: Float64Array) => v.map((x) => x * scale + (std > 0 ? rng.normal() * std : 0));
-  return grads.map((g) => ({ dw: noisy(g.dw), db: g.db ? noisy(g.db) : null }));
+  return parts.map((p) => p.map((x) => x * scale + (std > 0 ? rng.normal() * std : 0)) as T);
+}
+
+/** clipAndNoise over the dense layers' weight and bias gradients. */
+export function privatizeGradient(grads: readonly DenseGradient[], dp: DpOptions, rng: Random): DenseGradient[] {
+  const noisy = clipAndNoise(grads.flatMap((g) => (g.db ? [g.dw, g.db] : [g.dw])), dp, rng);
+  let k = 0;
+  return grads.map((g) => ({ dw: noisy[k++]!, db: g.db ? noisy[k++]! : null }));
 }
 
 /**
