@@ -274,17 +274,17 @@ function initial(init: InversionInit, n: number, rng: Random): Float64Array {
 
 function resolveSettings(opts: InversionOptions): InversionSettings {
   const d = INVERSION_DEFAULTS[opts.method];
-  if (!d) throw new RpOnnxError(`--method must be one of ${[...INVERSION_METHODS, 'analytic'].join(', ')}, got '${opts.method}'`);
+  if (!d) throw new RpOnnxError(`method must be one of ${[...INVERSION_METHODS, 'analytic'].join(', ')}, got '${opts.method}'`, { param: 'method' });
   const s: InversionSettings = {
     iterations: opts.iterations ?? d.iterations, lr: opts.lr ?? d.lr, tvWeight: opts.tvWeight ?? d.tvWeight,
     restarts: opts.restarts ?? d.restarts, init: opts.init ?? d.init, signed: opts.signed ?? d.signed, lrSchedule: opts.lrSchedule ?? d.lrSchedule,
   };
-  if (!(Number.isInteger(s.iterations) && s.iterations >= 1)) throw new RpOnnxError(`--iterations must be a positive integer, got ${s.iterations}`);
-  if (!(s.lr > 0)) throw new RpOnnxError(`--lr must be positive, got ${s.lr}`);
-  if (!(s.tvWeight >= 0)) throw new RpOnnxError(`--tv-weight must be >= 0, got ${s.tvWeight}`);
-  if (!(Number.isInteger(s.restarts) && s.restarts >= 1)) throw new RpOnnxError(`--restarts must be a positive integer, got ${s.restarts}`);
-  if (!INVERSION_INITS.includes(s.init)) throw new RpOnnxError(`--init must be one of ${INVERSION_INITS.join(', ')}, got '${s.init}'`);
-  if (!LR_SCHEDULES.includes(s.lrSchedule)) throw new RpOnnxError(`--lr-schedule must be one of ${LR_SCHEDULES.join(', ')}, got '${s.lrSchedule}'`);
+  if (!(Number.isInteger(s.iterations) && s.iterations >= 1)) throw new RpOnnxError(`iterations must be a positive integer, got ${s.iterations}`, { param: 'iterations' });
+  if (!(s.lr > 0)) throw new RpOnnxError(`lr must be positive, got ${s.lr}`, { param: 'lr' });
+  if (!(s.tvWeight >= 0)) throw new RpOnnxError(`tvWeight must be >= 0, got ${s.tvWeight}`, { param: 'tvWeight' });
+  if (!(Number.isInteger(s.restarts) && s.restarts >= 1)) throw new RpOnnxError(`restarts must be a positive integer, got ${s.restarts}`, { param: 'restarts' });
+  if (!INVERSION_INITS.includes(s.init)) throw new RpOnnxError(`init must be one of ${INVERSION_INITS.join(', ')}, got '${s.init}'`, { param: 'init' });
+  if (!LR_SCHEDULES.includes(s.lrSchedule)) throw new RpOnnxError(`lrSchedule must be one of ${LR_SCHEDULES.join(', ')}, got '${s.lrSchedule}'`, { param: 'lrSchedule' });
   return s;
 }
 
@@ -339,7 +339,7 @@ export async function gradientInversion(model: Model | GradientInverter, ds: Dat
     const window = Math.min(h, w) >= 11 ? 11 : Math.min(h, w) >= 7 ? 7 : 0;
     const examples: InversionExample[] = [];
     for (const index of indices) {
-      if (!(Number.isInteger(index) && index >= 0 && index < ds.count)) throw new RpOnnxError(`--index ${index} is outside ${ds.name} (0..${ds.count - 1})`);
+      if (!(Number.isInteger(index) && index >= 0 && index < ds.count)) throw new RpOnnxError(`index ${index} is outside ${ds.name} (0..${ds.count - 1})`, { param: 'index' });
       const original = ds.images.slice(index * per, (index + 1) * per);
       const label = ds.labels[index]!;
       const clean = await inv.gradientOf(original, label);

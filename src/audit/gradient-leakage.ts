@@ -240,8 +240,8 @@ export function gradientNorm(grads: readonly DenseGradient[]): number {
  * added to every coordinate, in the order of `parts`. Returns new arrays.
  */
 export function clipAndNoise<T extends Float32Array | Float64Array>(parts: readonly T[], dp: DpOptions, rng: Random): T[] {
-  if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`--max-grad-norm must be positive, got ${dp.maxGradNorm}`);
-  if (!(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`--noise-multiplier must be >= 0, got ${dp.noiseMultiplier}`);
+  if (!(dp.maxGradNorm > 0)) throw new RpOnnxError(`maxGradNorm must be positive, got ${dp.maxGradNorm}`, { param: 'maxGradNorm' });
+  if (!(dp.noiseMultiplier >= 0)) throw new RpOnnxError(`noiseMultiplier must be >= 0, got ${dp.noiseMultiplier}`, { param: 'noiseMultiplier' });
   let sq = 0;
   for (const p of parts) for (let i = 0; i < p.length; i++) sq += p[i]! * p[i]!;
   const scale = clipFactor(Math.sqrt(sq), dp.maxGradNorm);
@@ -334,7 +334,7 @@ export function gradientLeakage(mlp: Mlp, ds: Dataset, indices: readonly number[
   const [, h, w] = ds.shape;
   const window = Math.min(h, w) >= 11 ? 11 : Math.min(h, w) >= 7 ? 7 : 0;
   const examples = indices.map((index): LeakageExample => {
-    if (!(Number.isInteger(index) && index >= 0 && index < ds.count)) throw new RpOnnxError(`--index ${index} is outside ${ds.name} (0..${ds.count - 1})`);
+    if (!(Number.isInteger(index) && index >= 0 && index < ds.count)) throw new RpOnnxError(`index ${index} is outside ${ds.name} (0..${ds.count - 1})`, { param: 'index' });
     const original = ds.images.slice(index * per, (index + 1) * per);
     const label = ds.labels[index]!;
     const clean = mlpGradient(mlp, original, label).grads;
