@@ -34,7 +34,7 @@ import { clipFactor } from '../clipping.js';
 import { mse, psnr, ssim } from './image-metrics.js';
 import { buildInversionGraphs, type InversionGraphs } from './gradient-inversion-graph.js';
 import { lbfgs, signedAdam, LR_SCHEDULES, type LrSchedule, type Objective } from './gradient-inversion-optim.js';
-import { clipAndNoise, type DpOptions } from './gradient-leakage.js';
+import { clipAndNoise, type DpOptions, type ReconstructedExample } from './gradient-leakage.js';
 
 export const INVERSION_METHODS = ['dlg', 'idlg', 'inverting-gradients'] as const;
 export type InversionMethod = (typeof INVERSION_METHODS)[number];
@@ -89,22 +89,11 @@ export interface InversionOptions extends Partial<InversionSettings> {
   progressEvery?: number;
 }
 
-export interface InversionExample {
-  index: number;
-  label: number;
-  inferredLabel: number;
-  labelCorrect: boolean;
-  mse: number;
-  psnr: number;
-  ssim: number | null;
-  /** Norm of the example's gradient before clipping. */
-  gradientNorm: number;
+export interface InversionExample extends ReconstructedExample {
   /** 1 - cos between the reconstruction's gradient (with the inferred label) and the observed one. */
   gradientCosineDistance: number;
   matchingLoss: number;
   seconds: number;
-  original: Float32Array;
-  reconstruction: Float32Array;
 }
 
 export interface InversionReport {

@@ -297,7 +297,8 @@ export interface LeakageOptions {
   topRows?: number;
 }
 
-export interface LeakageExample {
+/** How well one training example was reconstructed: what every gradient-leakage attack reports. */
+export interface ReconstructedExample {
   index: number;
   label: number;
   inferredLabel: number;
@@ -309,9 +310,12 @@ export interface LeakageExample {
   ssim: number | null;
   /** Norm of the example's gradient before clipping. */
   gradientNorm: number;
-  rowsUsed: number;
   original: Float32Array;
   reconstruction: Float32Array;
+}
+
+export interface LeakageExample extends ReconstructedExample {
+  rowsUsed: number;
 }
 
 export interface LeakageReport {
