@@ -1,8 +1,11 @@
 /**
- * Reads the `rp-onnx.training` metadata a trained model carries (the contract in
- * docs/architecture.md: `{ data, examples, steps, epochs, recipe: {...}, examplesUsed,
- * examplesUsedBitmap?, finalTestAccuracy }`), so an audit can retrain shadow models with the
- * recipe that made the target and draw members only from examples training actually used.
+ * Reads the `rp-onnx.training` metadata a trained model carries (written by
+ * src/train/training-record.ts: `{ data, examples, steps, epochs, recipe: {...}, examplesUsed,
+ * examplesUsedBitmap?, finalTestAccuracy, oneRunAudit? }`), so an audit can retrain shadow models
+ * with the recipe that made the target and draw members only from examples training actually
+ * used. `examples` and the bitmap count the ordinary examples only: the canaries of
+ * `train --audit-canaries` (recorded under `oneRunAudit`, src/audit/one-run-audit.ts) are never
+ * members or non-members of an audit.
  *
  * Older files carry the flat form (batch, lr, optimizer, ... at the top level, no seed, no
  * bitmap); a missing bitmap means every one of the `examples` first training examples was used
