@@ -1,18 +1,19 @@
 /** `rp-onnx attack gradient-leakage [MODEL]`: reconstruct training examples from their (DP) gradients. */
 import type { Command } from 'commander';
 import { action, printJson, parseIntOption, parseNumberOption, UsageError } from './common.js';
+import { Flags } from './flags.js';
 import { loadModel } from '../src/graph/io.js';
 import { writeFileAtomic, checkOutputPath } from '../src/fs-atomic.js';
 import { defaultDataDir, loadDataDir } from '../src/data/index.js';
 import { buildMlp, gradientLeakage, leakageOverSchedule, mlpFromModel, type LeakageReport, type ScheduleLeakageRow } from '../src/audit/gradient-leakage.js';
-import { NOISE_SCHEDULES, type NoiseScheduleName } from '../src/train/dp/noise-schedule.js';
+import { NOISE_SCHEDULES } from '../src/train/dp/noise-schedule.js';
 import { Option } from 'commander';
 import { encodePng } from '../src/audit/png.js';
 import { RpOnnxError } from '../src/errors.js';
 import { buildLeNet } from '../models/lenet.js';
 import { GradientInverter, gradientInversion, inversionOverSchedule, INVERSION_DEFAULTS, INVERSION_INITS, INVERSION_METHODS, type InversionMethod, type InversionReport, type ScheduleInversionRow } from '../src/audit/gradient-inversion.js';
 import { labelledGrid } from '../src/audit/gradient-inversion-grid.js';
-import { LR_SCHEDULES, type LrSchedule } from '../src/audit/gradient-inversion-optim.js';
+import { LR_SCHEDULES } from '../src/audit/gradient-inversion-optim.js';
 import type { Model } from '../src/graph/ir.js';
 import type { Dataset } from '../src/data/index.js';
 
@@ -123,47 +124,45 @@ export function register(program: Command): void {
     .option('--out <file.png>', 'save a grid: one row per example, columns original | reconstruction per method')
     .option('--force', 'overwrite an existing --out file')
     .option('--json', 'print JSON on stdout')
-    .action(action(async (modelPath: string | undefined, o: Record<string, unknown>) => {
-      const split = o.split as string;
-      if (split !== 'train' && split !== 'test') throw new UsageError(`--split must be train or test, got '${split}'`);
-      const count = o.count as number;
-      if (!(count >= 1)) throw new UsageError(`--count must be a positive integer, got ${count}`);
-      const methods = parseMethods(o.method as string);
+    .action(action(async (modelPath: string | undefined, _o: unknown, cmd: Command) => {
+      const o = attackFlags(cmd);
+      const { split, count } = o;
+      const methods = parseMethods(o.method);
       const optimization = methods.filter((m): m is InversionMethod => m !== 'analytic');
-      if (o.out) checkOutputPath(o.out as string, { force: o.force === true, inputs: modelPath ? [modelPath] : [] });
-      const ds = loadDataDir((o.data as string | undefined) ?? defaultDataDir(), { split });
-      const start = o.index as number;
+      if (o.out) checkOutputPath(o.out, { force: o.force, inputs: modelPath ? [modelPath] : [] });
+      const ds = loadDataDir(o.data ?? defaultDataDir(), { split });
+      const start = o.index;
       const indices = Array.from({ length: count }, (_, k) => start + k);
-      const dp = o.dp ? { maxGradNorm: o.maxGradNorm as number, noiseMultiplier: o.noiseMultiplier as number } : undefined;
+      const dp = o.dp ? { maxGradNorm: o.maxGradNorm, noiseMultiplier: o.noiseMultiplier } : undefined;
       const analyticOnly = optimization.length === 0;
       const model: Model = modelPath
         ? loadModel(modelPath)
         : analyticOnly
-          ? buildMlp(ds.shape, o.hidden as number, ds.classes, o.modelSeed as number)
-          : buildLeNet({ inChannels: ds.shape[0], imageSize: ds.shape[1], classes: ds.classes, seed: o.modelSeed as number });
+          ? buildMlp(ds.shape, o.hidden, ds.classes, o.modelSeed)
+          : buildLeNet({ inChannels: ds.shape[0], imageSize: ds.shape[1], classes: ds.classes, seed: o.modelSeed });
       const name = modelPath ?? (analyticOnly ? `fresh MLP ${ds.shape.join('x')}-${o.hidden}-${ds.classes} (seed ${o.modelSeed})` : `fresh sigmoid LeNet ${ds.shape.join('x')} (seed ${o.modelSeed})`);
-      const progressEvery = o.progressEvery as number;
+      const progressEvery = o.progressEvery;
       const settings = {
-        iterations: o.iterations as number | undefined, lr: o.lr as number | undefined, tvWeight: o.tvWeight as number | undefined,
-        restarts: o.restarts as number | undefined, init: o.init as InversionReport['settings']['init'] | undefined,
-        signed: o.signed === true ? true : undefined, lrSchedule: o.lrSchedule as LrSchedule | undefined,
-        attackSeed: o.attackSeed as number, threads: o.threads as number | undefined, seed: o.seed as number,
+        iterations: o.iterations, lr: o.lr, tvWeight: o.tvWeight,
+        restarts: o.restarts, init: o.init,
+        signed: o.signed ? true : undefined, lrSchedule: o.lrSchedule,
+        attackSeed: o.attackSeed, threads: o.threads, seed: o.seed,
         ...(progressEvery > 0 ? { onProgress: (line: string) => process.stderr.write(`${line}\n`), progressEvery } : {}),
       };
 
       if (o.noiseSchedule !== undefined) {
+        const noiseSchedule = o.noiseSchedule;
         if (!o.dp) throw new UsageError('--noise-schedule needs --dp (the schedule sets the DP noise of each step)');
         if (o.out) throw new UsageError('--out saves one reconstruction; it cannot be combined with --noise-schedule');
-        const T = o.scheduleSteps as number;
-        if (!(T >= 2)) throw new UsageError(`--schedule-steps must be at least 2, got ${T}`);
-        const sigma = o.noiseMultiplier as number;
-        const schedule = { name: o.noiseSchedule as NoiseScheduleName, start: sigma, end: sigma * (o.noiseEndRatio as number), period: (o.noisePeriod as number | undefined) ?? Math.max(1, Math.floor(T / 4)), totalSteps: T };
+        const T = o.scheduleSteps;
+        const sigma = o.noiseMultiplier;
+        const schedule = { name: noiseSchedule, start: sigma, end: sigma * o.noiseEndRatio, period: o.noisePeriod ?? Math.max(1, Math.floor(T / 4)), totalSteps: T };
         const steps = [...new Set([0, Math.floor(T / 4), Math.floor(T / 2), Math.floor((3 * T) / 4), T - 1])];
         const results: { method: Method; rows: (ScheduleLeakageRow | ScheduleInversionRow)[] }[] = [];
         for (const method of methods) {
           const rows = method === 'analytic'
-            ? leakageOverSchedule(mlpFromModel(model), ds, indices, o.maxGradNorm as number, schedule, steps, o.seed as number, o.topRows as number | undefined)
-            : await inversionOverSchedule(model, ds, indices, o.maxGradNorm as number, schedule, steps, { method, ...settings });
+            ? leakageOverSchedule(mlpFromModel(model), ds, indices, o.maxGradNorm, schedule, steps, o.seed, o.topRows)
+            : await inversionOverSchedule(model, ds, indices, o.maxGradNorm, schedule, steps, { method, ...settings });
           results.push({ method, rows });
         }
         const jsonRows = (rows: (ScheduleLeakageRow | ScheduleInversionRow)[]) => rows.map((r) => ({ ...r, meanPsnr: finite(r.meanPsnr) }));
@@ -173,15 +172,15 @@ export function register(program: Command): void {
         } else {
           for (const r of results) {
             process.stdout.write(r.method === 'analytic'
-              ? formatScheduleLeakage(r.rows as ScheduleLeakageRow[], schedule.name, o.maxGradNorm as number)
-              : formatScheduleInversion(r.method, r.rows as ScheduleInversionRow[], schedule.name, o.maxGradNorm as number));
+              ? formatScheduleLeakage(r.rows as ScheduleLeakageRow[], schedule.name, o.maxGradNorm)
+              : formatScheduleInversion(r.method, r.rows as ScheduleInversionRow[], schedule.name, o.maxGradNorm));
           }
         }
         return;
       }
 
       const analytic = methods.includes('analytic')
-        ? gradientLeakage(mlpFromModel(model), ds, indices, { dp, seed: o.seed as number, topRows: o.topRows as number | undefined })
+        ? gradientLeakage(mlpFromModel(model), ds, indices, { dp, seed: o.seed, topRows: o.topRows })
         : undefined;
       const reports: InversionReport[] = [];
       if (optimization.length > 0) {
@@ -192,7 +191,7 @@ export function register(program: Command): void {
           await inv.release();
         }
       }
-      if (o.out) saveGrid(o.out as string, ds, methods, analytic, reports);
+      if (o.out) saveGrid(o.out, ds, methods, analytic, reports);
       const saved = o.out ? `saved ${o.out} (columns: original | ${methods.map((m) => COLUMN_LABEL[m]).join(' | ')})\n` : '';
       if (o.json) {
         const analyticJson = analytic && {
@@ -223,4 +222,24 @@ function saveGrid(out: string, ds: Dataset, methods: readonly Method[], analytic
   const columns = methods.map((m) => (m === 'analytic' ? analytic!.examples : reports.find((r) => r.method === m)!.examples));
   const rows = columns[0]!.map((e, k) => [e.original, ...columns.map((col) => col[k]!.reconstruction)]);
   writeFileAtomic(out, encodePng(labelledGrid(rows, ['original', ...methods.map((m) => COLUMN_LABEL[m])], ds.shape, { zoom: 4, gap: 4 })));
+}
+
+/** `attack gradient-leakage`'s flags, read once and typed (cli/flags.ts). */
+function attackFlags(cmd: Command) {
+  const f = new Flags(cmd);
+  return {
+    data: f.path('data'), split: f.choice('split', ['train', 'test'] as const, { required: true }),
+    index: f.int('index', { min: 0, required: true }), count: f.int('count', { min: 1, required: true }),
+    method: f.string('method', { required: true }),
+    iterations: f.int('iterations', { min: 1 }), lr: f.number('lr', { above: 0 }), tvWeight: f.number('tvWeight', { min: 0 }),
+    signed: f.bool('signed'), lrSchedule: f.choice('lrSchedule', LR_SCHEDULES), restarts: f.int('restarts', { min: 1 }),
+    init: f.choice('init', INVERSION_INITS), attackSeed: f.int('attackSeed', { required: true }), threads: f.int('threads', { min: 1 }),
+    progressEvery: f.int('progressEvery', { min: 0, required: true }), hidden: f.int('hidden', { min: 1, required: true }),
+    modelSeed: f.int('modelSeed', { required: true }), dp: f.bool('dp'),
+    maxGradNorm: f.number('maxGradNorm', { above: 0, required: true }), noiseMultiplier: f.number('noiseMultiplier', { min: 0, required: true }),
+    seed: f.int('seed', { required: true }), noiseSchedule: f.choice('noiseSchedule', NOISE_SCHEDULES),
+    noiseEndRatio: f.number('noiseEndRatio', { required: true }), noisePeriod: f.int('noisePeriod', { min: 1 }),
+    scheduleSteps: f.int('scheduleSteps', { min: 2, says: 'at least 2', required: true }), topRows: f.int('topRows', { min: 1 }),
+    out: f.path('out'), force: f.bool('force'), json: f.bool('json'),
+  };
 }
