@@ -34,7 +34,7 @@ import { clipFactor } from '../clipping.js';
 import { mse, psnr, ssim } from './image-metrics.js';
 import { buildInversionGraphs, type InversionGraphs } from './gradient-inversion-graph.js';
 import { lbfgs, signedAdam, LR_SCHEDULES, type LrSchedule, type Objective } from './gradient-inversion-optim.js';
-import { clipAndNoise, type DpOptions, type ReconstructedExample } from './gradient-leakage.js';
+import { clipAndNoise, type DpOptions, type ReconstructedExample, type ScheduleLeakageRow } from './gradient-leakage.js';
 
 export const INVERSION_METHODS = ['dlg', 'idlg', 'inverting-gradients'] as const;
 export type InversionMethod = (typeof INVERSION_METHODS)[number];
@@ -361,13 +361,8 @@ export async function gradientInversion(model: Model | GradientInverter, ds: Dat
   }
 }
 
-export interface ScheduleInversionRow {
-  step: number;
-  noiseMultiplier: number;
-  meanPsnr: number;
-  meanSsim: number | null;
-  meanMse: number;
-  labelAccuracy: number;
+/** One step of a dynamic noise schedule, as the analytic attack reports it, plus the gradient match. */
+export interface ScheduleInversionRow extends ScheduleLeakageRow {
   meanGradientCosineDistance: number;
 }
 
