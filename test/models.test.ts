@@ -17,6 +17,7 @@ import { encodeModel, saveModel } from '../src/graph/io.js';
 import { makeTensor, tensorDims, tensorToFloat32 } from '../src/graph/tensor.js';
 import { tensorTypeOf, type Model } from '../src/graph/ir.js';
 import { Random } from '../src/random.js';
+import { SYSTEM_PYTHON, skipWithoutPythonOnnx } from './helpers/python-onnx.js';
 
 // The ResNets; dp-cnn has its own suite (test/dp-cnn.test.ts).
 const BUILTIN_MODELS = ALL_MODELS.filter((m) => RESNET_NAMES.includes(m.name));
@@ -398,9 +399,7 @@ test('rp-onnx models list --json gives names, depths and parameter counts', () =
 });
 
 // Dev-only cross-check with the reference ONNX checker (Debian python3-onnx), when present.
-const PY = '/usr/bin/python3';
-const hasOnnx = existsSync(PY) && spawnSync(PY, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0;
-test('the onnx checker (full check, strict shape inference) accepts the models', { skip: hasOnnx ? false : 'python3-onnx not installed' }, () => {
+test('the onnx checker (full check, strict shape inference) accepts the models', { skip: skipWithoutPythonOnnx() }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'rp-models-'));
   try {
     const files: string[] = [];
@@ -413,7 +412,7 @@ test('the onnx checker (full check, strict shape inference) accepts the models',
     saveModel(buildModel('resnet18', { imageSize: 32, norm: 'group' }), f18);
     files.push(f18);
     const script = 'import onnx, sys\nfor f in sys.argv[1:]:\n    m = onnx.load(f)\n    onnx.checker.check_model(m, full_check=True)\n    onnx.shape_inference.infer_shapes(m, strict_mode=True)\nprint("ok")';
-    const r = spawnSync(PY, ['-c', script, ...files], { encoding: 'utf8' });
+    const r = spawnSync(SYSTEM_PYTHON, ['-c', script, ...files], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'ok');
   } finally {

@@ -20,6 +20,7 @@ import { createSession, ort, type RpSession } from '../src/runtime/session.js';
 import { seedRandomOps, countRandomOps } from '../src/runtime/noise-seeding.js';
 import { Random } from '../src/random.js';
 import { RpOnnxError } from '../src/errors.js';
+import { SYSTEM_PYTHON, skipWithoutPythonOnnx } from './helpers/python-onnx.js';
 
 const V = '0.0.0-test';
 const N = 64, C = 4, H = 8, W = 8;
@@ -122,19 +123,14 @@ test('one noise injection per residual block, named rp/<block>/..., recorded in 
   assert.equal(m.graph.nodes.some((n) => n.opType === 'RandomNormalLike'), false);
 });
 
-test('perturbed model passes the ONNX checker (dev cross-check with Debian python3-onnx, skipped if absent)', { skip: !existsSync('/usr/bin/python3') }, (t) => {
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    t.skip('python3-onnx is not installed');
-    return;
-  }
+test('perturbed model passes the ONNX checker (dev cross-check with Debian python3-onnx, skipped if absent)', { skip: skipWithoutPythonOnnx() }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'rp-perturb-'));
   try {
     const models: [string, Model][] = [['resnet8', resnet8()], ...['mobilenetv2-op13', 'torch-encoder-prenorm-op17'].map((n): [string, Model] => [n, loadModel(join('test', 'fixtures', `${n}.onnx`))])];
     for (const [name, model] of models) for (const [strategy, scale] of [['I', 'absolute'], ['II', 'std']] as const) {
       const p = join(dir, `${name}-${strategy}.onnx`);
       saveModel(perturbModel(model, { gamma: 0.1, strategy, scale, seed: 4, toolVersion: V }).model, p);
-      const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', p], { encoding: 'utf8' });
+      const r = spawnSync(SYSTEM_PYTHON, ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', p], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
     }
   } finally {
