@@ -91,7 +91,7 @@ export function register(program: Command): void {
         onRow: (r) => progress.done(`  ${r.setting}, ${r.method}: test ${(100 * r.testAccuracy).toFixed(2)}%, LiRA-online AUC ${r.attacks['lira-online'].auc.toFixed(3)}, RMIA AUC ${r.attacks.rmia.auc.toFixed(3)}, loss AUC ${r.attacks.loss.auc.toFixed(3)}, ${r.trainSeconds.toFixed(0)} s`),
       }).finally(() => runner?.close());
       const defaults = o.settings.length === SETTING_NAMES.length && SETTING_NAMES.every((n, i) => o.settings[i] === n);
-      const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${defaults ? '' : ` --settings ${settings.map((s) => s.name).join(',')}`}${f.given('shadows') ? ` --shadows ${o.shadows}` : ''}${o.canaries ? ` --canaries ${o.canaries}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}`;
+      const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${defaults ? '' : ` --settings ${settings.map((s) => s.name).join(',')}`}${f.given('shadows') ? ` --shadows ${o.shadows}` : ''}${o.canaries ? ` --canaries ${o.canaries}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.threads ? ` --threads ${o.threads}` : ''}`;
       checkOutputDir(o.outDir, files, { force: o.force, flag: '--out-dir' });
       mkdirSync(o.outDir, { recursive: true });
       const minutes = (Date.now() - started) / 60000;
