@@ -59,7 +59,7 @@ test('experiment models as queue jobs: a worker trains them, rows in order, the 
 });
 
 test('experiment --queue with no Redis server there fails at once, in one line', () => {
-  const r = runCli(['experiment', 'residual-perturbation', '--data', DATA, '--queue', 'redis://127.0.0.1:1', '--out-dir', join(ROOT, 'rp-experiments', 'queue-test-never-written')], { timeoutMs: 60_000 });
+  const r = runCli(['experiment', 'residual-perturbation', '--data', DATA, '--settings', 'overfit', '--queue', 'redis://127.0.0.1:1', '--out-dir', join(ROOT, 'rp-experiments', 'queue-test-never-written')], { timeoutMs: 60_000 });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /cannot reach the Redis server at redis:\/\/127\.0\.0\.1:1/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
