@@ -181,7 +181,7 @@ export interface TrainedModel {
   model: Model;
   seconds: number;
   /** DP models: the accountant's epsilon, sigma, delta and the one-run audit of the run. */
-  dp?: { epsilon: number | null; sigma: number; delta: number; oneRun: OneRunAuditResult };
+  dp?: { epsilon: number | null; sigma: number; delta: number; oneRun: OneRunAuditResult | null };
 }
 
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
@@ -221,7 +221,7 @@ export async function trainExperimentModel(spec: ModelSpec, train: Dataset, onPr
     },
   });
   const oneRun = audit ? await audit.finish(r.model) : null;
-  return { model: r.model, seconds: r.seconds, dp: { epsilon: r.privacy.epsilon, sigma: r.noiseMultiplier, delta: dp.delta, oneRun: oneRun! } };
+  return { model: r.model, seconds: r.seconds, dp: { epsilon: r.privacy.epsilon, sigma: r.noiseMultiplier, delta: dp.delta, oneRun } };
 }
 
 /** The canaries of a setting's DP rows: the option, or a tenth of the members (at least 20). */
