@@ -156,6 +156,13 @@ function oneRunSection(a: OneRunAuditRecord, accountant: number | null | undefin
 `;
 }
 
+/** The style of rp-onnx's report pages (this one and the experiments'). */
+export const REPORT_STYLE = `body{font-family:sans-serif;margin:24px;color:#222;max-width:1500px}
+h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:22px 0 8px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right;font-size:14px}
+th{background:#eee}td:first-child,th:first-child{text-align:left}table.summary td{text-align:left}
+.charts{display:flex;flex-wrap:wrap;gap:16px}.note{color:#555;font-size:13px;max-width:1100px}`;
+
 /** The report page; `details` adds rows (model file, data, command) to the summary table. */
 export function renderAuditHtml(r: AuditReport, title: string, details: Record<string, string> = {}, extras: AuditHtmlExtras = {}): string {
   const summary: [string, string][] = [
@@ -174,11 +181,7 @@ export function renderAuditHtml(r: AuditReport, title: string, details: Record<s
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)}</title>
 <style>
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1500px}
-h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:22px 0 8px}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right;font-size:14px}
-th{background:#eee}td:first-child,th:first-child{text-align:left}table.summary td{text-align:left}
-.charts{display:flex;flex-wrap:wrap;gap:16px}.note{color:#555;font-size:13px;max-width:1100px}
+${REPORT_STYLE}
 </style>
 </head><body>
 <h1>${esc(title)}</h1>

@@ -4,7 +4,7 @@
  * LiRA-online's ROC curves on log-log axes per method). The charts are drawn with the audit
  * report's helpers (src/audit/report-html.ts).
  */
-import { COLORS, axes, esc, fmt, plotH, plotW, rocChartSvg, svg, type Frame } from '../audit/report-html.js';
+import { COLORS, REPORT_STYLE, axes, esc, plotH, plotW, rocChartSvg, svg, type Frame } from '../audit/report-html.js';
 import type { ExperimentRow, ExperimentRun, Setting } from './residual-perturbation.js';
 
 const pct = (v: number | null, digits = 2) => (v === null ? 'n/a' : `${(100 * v).toFixed(digits)}%`);
@@ -123,11 +123,7 @@ export function experimentHtml(rows: readonly ExperimentRow[], settings: readonl
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Residual perturbation vs DP-SGD: membership inference</title>
 <style>
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1500px}
-h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:22px 0 8px}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right;font-size:14px}
-th{background:#eee}td:first-child,th:first-child{text-align:left}
-.charts{display:flex;flex-wrap:wrap;gap:16px}.note{color:#555;font-size:13px;max-width:1100px}
+${REPORT_STYLE}
 </style>
 </head><body>
 <h1>Residual perturbation vs DP-SGD (Fashion-MNIST, ResNet-8): membership inference</h1>
