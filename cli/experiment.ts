@@ -19,12 +19,12 @@ const describeSettings = (s: Readonly<Record<SettingName, Setting>>) => SETTING_
  * Measured here (2 cores shared with other work, load 4-5): --quick took 11.8 minutes on 1 thread
  * (docs/experiment-residual-perturbation-quick.md). Full size, from the same timings: a ResNet-8
  * trains at about 370 example passes per second on 1 thread (an overfit model 30,000 passes,
- * ~85 s; a generalizing one 9,000, ~28 s; DP-SGD ~1.7 times that), and with 4 shadows each
- * setting trains about 100 such models (ensemble members counted, a shared model once): ~190
- * minutes of training, ~95 with 2 workers, plus ~12 minutes of queries by the coordinator.
+ * ~85 s; a generalizing one 9,000, measured 16 s; DP-SGD ~1.7 times that), and with 4 shadows
+ * each setting trains about 100 such models (ensemble members counted, a shared model once):
+ * ~172 minutes of training, ~86 with 2 workers, plus ~12 minutes of queries by the coordinator.
  */
 const QUICK_ESTIMATE = 'about 12 minutes on 1 thread here';
-const FULL_ESTIMATE = 'about 110 minutes with 2 workers (`rp-onnx worker --queue URL --concurrency 2` and --queue URL --threads 1), about 200 in this process';
+const FULL_ESTIMATE = 'about 100 minutes with 2 workers (`rp-onnx worker --queue URL --concurrency 2` and --queue URL --threads 1), about 185 in this process';
 
 const RP_DESCRIPTION = `The residual-perturbation paper's comparison re-run with LiRA-online and RMIA: ResNet-8 on Fashion-MNIST, gamma sweep for strategies I (0.5, 1, 2) and II (0.25, 0.5, 1), En5ResNet8 ensembles (I gamma 1, II gamma 0.5), DP-SGD (tuned recipe, GroupNorm, PRV accountant) at epsilon 1, 3, 8, in two settings (${describeSettings(SETTINGS.full)}). Per row: test and train accuracy, LiRA-online AUC and TPR at 1% and 0.1% FPR, RMIA AUC, loss-attack AUC, from K shadow models trained with the row's own recipe and defence on random halves of members + non-members; for DP rows the accountant's epsilon and the one-run lower bound (Steinke et al. 2023); training time. Writes a markdown table and an HTML report (accuracy vs TPR at 1% FPR, LiRA-online ROC curves). Full size, default --shadows 4: ${FULL_ESTIMATE}.`;
 
