@@ -7,21 +7,26 @@ import { Flags } from './flags.js';
 import { ProgressLine } from './progress.js';
 import { checkOutputDir, writeFileAtomic } from '../src/fs-atomic.js';
 import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/data/index.js';
-import { runResidualPerturbationExperiment, markdownTable, type ExperimentRow } from '../src/experiments/residual-perturbation.js';
+import { runResidualPerturbationExperiment, SETTINGS, SETTING_NAMES, type Setting, type SettingName } from '../src/experiments/residual-perturbation.js';
+import { experimentHtml, markdownTables, READING_NOTE, settingDescription } from '../src/experiments/residual-perturbation-report.js';
 import { toolVersion } from './tool-version.js';
 import { RpOnnxError } from '../src/errors.js';
 import { runDpSgdExperiment, resolveRecipe, DP_SGD_MODELS, DP_SGD_RECIPES, type DpSgdModel } from '../src/experiments/dp-sgd.js';
 
-function html(rows: ExperimentRow[], command: string): string {
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  const body = rows.map((r) => `<tr><td>${esc(r.method)}</td><td>${(100 * r.testAccuracy).toFixed(2)}%</td><td>${(100 * r.trainAccuracy).toFixed(2)}%</td><td>${r.auc.toFixed(3)} (${esc(r.bestAttack)})</td><td>${r.advantage.toFixed(3)}</td><td>${r.epsilon === null ? '-' : r.epsilon.toFixed(2)}</td><td>${r.trainSeconds.toFixed(0)} s</td></tr>`).join('\n');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Residual perturbation vs DP-SGD</title>
-<style>body{font-family:sans-serif;margin:24px}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 10px}th{background:#eee}</style></head>
-<body><h1>Residual perturbation vs DP-SGD (Fashion-MNIST, ResNet-8)</h1><p>Made by <code>${esc(command)}</code>.</p>
-<table><tr><th>method</th><th>test accuracy</th><th>train accuracy (members)</th><th>MIA AUC (best attack)</th><th>advantage</th><th>epsilon</th><th>training time</th></tr>
-${body}</table></body></html>
-`;
-}
+const describeSettings = (s: Readonly<Record<SettingName, Setting>>) => SETTING_NAMES.map((n) => settingDescription(s[n])).join('; ');
+
+/**
+ * Measured here (2 cores shared with other work, load 4-5): --quick took 11.8 minutes on 1 thread
+ * (docs/experiment-residual-perturbation-quick.md). Full size, from the same timings: a ResNet-8
+ * trains at about 370 example passes per second on 1 thread (an overfit model 30,000 passes,
+ * ~85 s; a generalizing one 9,000, measured 16 s; DP-SGD ~1.7 times that), and with 4 shadows
+ * each setting trains about 100 such models (ensemble members counted, a shared model once):
+ * ~172 minutes of training, ~86 with 2 workers, plus ~12 minutes of queries by the coordinator.
+ */
+const QUICK_ESTIMATE = 'about 12 minutes on 1 thread here';
+const FULL_ESTIMATE = 'about 100 minutes with 2 workers (`rp-onnx worker --queue URL --concurrency 2` and --queue URL --threads 1), about 185 in this process';
+
+const RP_DESCRIPTION = `The residual-perturbation paper's comparison re-run with LiRA-online and RMIA: ResNet-8 on Fashion-MNIST, gamma sweep for strategies I (0.5, 1, 2) and II (0.25, 0.5, 1), En5ResNet8 ensembles (I gamma 1, II gamma 0.5), DP-SGD (tuned recipe, GroupNorm, PRV accountant) at epsilon 1, 3, 8, in two settings (${describeSettings(SETTINGS.full)}). Per row: test and train accuracy, LiRA-online AUC and TPR at 1% and 0.1% FPR, RMIA AUC, loss-attack AUC, from K shadow models trained with the row's own recipe and defence on random halves of members + non-members; for DP rows the accountant's epsilon and the one-run lower bound (Steinke et al. 2023); training time. Writes a markdown table and an HTML report (accuracy vs TPR at 1% FPR, LiRA-online ROC curves). Full size, default --shadows 4: ${FULL_ESTIMATE}.`;
 
 const DP_SGD_SCHEDULES = ['constant', 'cosine'] as const;
 
@@ -42,55 +47,65 @@ export function register(program: Command): void {
   const exp = program.command('experiment').description('reproduce the experiments of the seed papers');
   exp
     .command('residual-perturbation')
-    .description('ResNet-8 on Fashion-MNIST: gamma sweep for strategies I and II, single models and ensembles, versus DP-SGD at several epsilons; test accuracy, membership-inference AUC and advantage, training time')
+    .description(RP_DESCRIPTION)
     .option('--data <dir>', 'Fashion-MNIST (IDX) folder (default: the full set if found, else the embedded subset)')
-    .option('--quick', 'a small version (2,000 members, 5 epochs, one gamma per strategy, ensembles of 3, epsilon 3): about 10 minutes on 2 cores')
-    .option('--members <n>', 'training examples (the audit\'s members)', parseIntOption('--members'))
-    .option('--epochs <n>', 'training epochs per model', parseIntOption('--epochs'))
+    .option('--quick', `a small version (${describeSettings(SETTINGS.quick)}; baseline, strategy I gamma 1 and En3 of it, strategy II gamma 0.5, DP-SGD epsilon 3; 4 shadows): ${QUICK_ESTIMATE}`)
+    .option('--settings <list>', `comma list of ${SETTING_NAMES.join(', ')}`, SETTING_NAMES.join(','))
+    .option('--shadows <k>', 'shadow models per row, each on a random half of members + non-members (default 4: every example IN for 2 and OUT for 2)', parseIntOption('--shadows'))
+    .option('--canaries <m>', 'one-run audit canaries of each DP-SGD model (default: a tenth of the members, at least 20)', parseIntOption('--canaries'))
     .option('--out-dir <dir>', 'where the markdown table and HTML report go (created if missing; the committed results: --out-dir docs --force)', join('rp-experiments', 'residual-perturbation'))
     .option('--force', 'replace the table and report of an earlier run in --out-dir')
-    .option('--seed <n>', 'seed of initialisation and shuffling', parseIntOption('--seed'), 0)
+    .option('--seed <n>', 'seed of initialisation, shuffling and the shadows\' halves', parseIntOption('--seed'), 0)
     .option('--threads <n>', 'onnxruntime threads', parseIntOption('--threads'))
-    .option('--queue <url>', 'make every run a job on BullMQ over Redis (redis://HOST:PORT), executed by `rp-onnx worker --queue URL` processes that can read --data at the same path (default: every run in this process)')
-    .option('--json', 'print JSON')
+    .option('--queue <url>', 'make every model (targets, then shadows) a job on BullMQ over Redis (redis://HOST:PORT), trained by `rp-onnx worker --queue URL` processes that can read --data at the same path (default: one model at a time in this process)')
+    .option('--json', 'print JSON (every figure of every row, LiRA-online\'s ROC included)')
     .action(action(async (_o: unknown, cmd: Command) => {
       const f = new Flags(cmd);
       const o = {
-        data: f.path('data'), quick: f.bool('quick'), members: f.int('members', { min: 1 }), epochs: f.int('epochs', { min: 1 }),
+        data: f.path('data'), quick: f.bool('quick'), settings: f.list('settings') ?? [], shadows: f.int('shadows', { min: 2 }) ?? 4,
+        canaries: f.int('canaries', { min: 2 }),
         outDir: f.path('outDir', { required: true }), force: f.bool('force'), seed: f.int('seed', { required: true }), threads: f.int('threads', { min: 1 }),
         queue: f.string('queue'), json: f.bool('json'),
       };
+      for (const s of o.settings) if (!(SETTING_NAMES as readonly string[]).includes(s)) throw f.error('settings', `must list ${SETTING_NAMES.join(' and/or ')}, got '${s}'`);
+      if (o.settings.length === 0) throw f.error('settings', `must list ${SETTING_NAMES.join(' and/or ')}`);
       const q = o.quick;
+      const sizes = q ? SETTINGS.quick : SETTINGS.full;
+      const settings = SETTING_NAMES.filter((n) => o.settings.includes(n)).map((n) => sizes[n]);
       const name = q ? 'experiment-residual-perturbation-quick' : 'experiment-residual-perturbation';
       const files = [`${name}.md`, `${name}.html`];
-      // Before an hour of training, not after it.
+      // Before hours of training, not after them.
       checkOutputDir(o.outDir, files, { force: o.force, flag: '--out-dir' });
       const dir = o.data ?? findFashionMnist() ?? defaultDataDir();
       const train = loadDataDir(dir, { split: 'train' });
       const test = loadDataDir(dir, { split: 'test' });
       if (train.shape.join('x') !== '1x28x28') throw new RpOnnxError(`${dir}: the experiment needs 1x28x28 images (Fashion-MNIST), got ${train.shape.join('x')}`);
+      for (const s of settings) {
+        if (train.count < 2 * s.members) throw new RpOnnxError(`${dir}: the ${s.name} setting needs ${2 * s.members} training images (members and non-members), the data has ${train.count}`);
+      }
       // Connect before any work: a wrong --queue fails at once.
       const runner = o.queue ? await (await import('../src/jobs/bullmq.js')).QueueRunner.connect(o.queue) : undefined;
       const progress = new ProgressLine(true);
       const started = Date.now();
       const rows = await runResidualPerturbationExperiment({
         ...(runner ? { jobs: { runner, data: dir } } : {}),
-        train, test, members: o.members ?? (q ? 2000 : 10000), epochs: o.epochs ?? (q ? 5 : 10),
+        train, test, settings, shadows: o.shadows, canaries: o.canaries,
         gammasI: q ? [1] : [0.5, 1, 2], gammasII: q ? [0.5] : [0.25, 0.5, 1], ensemble: q ? 3 : 5,
-        ensembleGamma: { I: 1, II: 0.5 }, epsilons: q ? [3] : [1, 3, 8], seed: o.seed, threads: o.threads,
+        ensembleGamma: q ? { I: 1 } : { I: 1, II: 0.5 }, epsilons: q ? [3] : [1, 3, 8], seed: o.seed, threads: o.threads,
         toolVersion: toolVersion(),
-        onStage: (s) => progress.done(`training: ${s}`),
-        onProgress: (f) => progress.update(f, `experiment ${(100 * f).toFixed(1)}%`),
-        onRow: (r) => progress.done(`  ${r.method}: test ${(100 * r.testAccuracy).toFixed(2)}%, MIA AUC ${r.auc.toFixed(3)}, ${r.trainSeconds.toFixed(0)} s`),
+        onStage: (s) => progress.done(s),
+        onProgress: (x) => progress.update(x, `experiment: models ${(100 * x).toFixed(1)}% trained, ${((Date.now() - started) / 60000).toFixed(1)} min`),
+        onRow: (r) => progress.done(`  ${r.setting}, ${r.method}: test ${(100 * r.testAccuracy).toFixed(2)}%, LiRA-online AUC ${r.attacks['lira-online'].auc.toFixed(3)}, RMIA AUC ${r.attacks.rmia.auc.toFixed(3)}, loss AUC ${r.attacks.loss.auc.toFixed(3)}, ${r.trainSeconds.toFixed(0)} s`),
       }).finally(() => runner?.close());
-      const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${o.members ? ` --members ${o.members}` : ''}${o.epochs ? ` --epochs ${o.epochs}` : ''}`;
+      const defaults = o.settings.length === SETTING_NAMES.length && SETTING_NAMES.every((n, i) => o.settings[i] === n);
+      const command = `rp-onnx experiment residual-perturbation${o.data ? ` --data ${o.data}` : ''}${q ? ' --quick' : ''}${defaults ? '' : ` --settings ${settings.map((s) => s.name).join(',')}`}${f.given('shadows') ? ` --shadows ${o.shadows}` : ''}${o.canaries ? ` --canaries ${o.canaries}` : ''}${o.seed ? ` --seed ${o.seed}` : ''}${o.threads ? ` --threads ${o.threads}` : ''}`;
       checkOutputDir(o.outDir, files, { force: o.force, flag: '--out-dir' });
       mkdirSync(o.outDir, { recursive: true });
       const minutes = (Date.now() - started) / 60000;
-      const md = `# Residual perturbation vs DP-SGD (Fashion-MNIST, ResNet-8)\n\nMade by \`${command}\` (data: ${dir}; ${train.count} training / ${test.count} test images; ${minutes.toFixed(1)} minutes on this machine).\nMembers are the first training examples the models were trained on; non-members as many test examples; the MIA columns are the best of the threshold attacks (loss, confidence, entropy, modified entropy) against the model as deployed (one noisy pass per query). Test accuracy is on the whole test split.\n\n${markdownTable(rows)}\n`;
+      const md = `# Residual perturbation vs DP-SGD (Fashion-MNIST, ResNet-8): membership inference\n\nMade by \`${command}\` (data: ${dir}; ${train.count} training / ${test.count} test images; ${o.shadows} shadow models per row; ${minutes.toFixed(1)} minutes on this machine).\n\n${markdownTables(rows, settings)}\n\n${READING_NOTE}\n`;
       writeFileAtomic(join(o.outDir, `${name}.md`), md);
-      writeFileAtomic(join(o.outDir, `${name}.html`), html(rows, command));
-      if (o.json) printJson({ rows, command, minutes });
+      writeFileAtomic(join(o.outDir, `${name}.html`), experimentHtml(rows, settings, { command, data: dir, minutes, shadows: o.shadows }));
+      if (o.json) printJson({ command, minutes, shadows: o.shadows, settings, rows });
       else process.stdout.write(`${md}\nwrote ${join(o.outDir, `${name}.md`)} and .html\n`);
     }));
 

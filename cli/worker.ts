@@ -1,16 +1,16 @@
-/** `rp-onnx worker --queue URL`: trains the shadow models an audit, and the runs an experiment, put on a BullMQ queue. */
+/** `rp-onnx worker --queue URL`: trains the shadow models an audit, and the target and shadow models an experiment, put on a BullMQ queue. */
 import type { Command } from 'commander';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { action, parseIntOption } from './common.js';
 import { Flags } from './flags.js';
 import { startQueueWorker, DEFAULT_QUEUE_NAME } from '../src/jobs/bullmq.js';
 import { shadowJobHandler, SHADOW_JOB_NAME } from '../src/audit/shadow-jobs.js';
-import { experimentRunHandler, EXPERIMENT_RUN_JOB_NAME } from '../src/experiments/residual-perturbation-jobs.js';
+import { experimentModelHandler, EXPERIMENT_MODEL_JOB_NAME } from '../src/experiments/residual-perturbation-jobs.js';
 
 export function register(program: Command): void {
   program
     .command('worker')
-    .description('process jobs from a queue (shadow models of `audit --queue`, runs of `experiment residual-perturbation --queue`); run as many as you like, on any machine with the package and the data')
+    .description('process jobs from a queue (shadow models of `audit --queue`, target and shadow models of `experiment residual-perturbation --queue`); run as many as you like, on any machine with the package and the data')
     .requiredOption('--queue <url>', 'the Redis server of the queue: redis://HOST:PORT')
     .option('--concurrency <n>', 'jobs at once: N worker processes (onnxruntime runs on a process\'s main thread, so one process trains one model at a time)', parseIntOption('--concurrency'), 1)
     .option('--artifacts <dir>', 'write models here and send their names (a folder the audit reads too) instead of sending the bytes through Redis')
@@ -27,7 +27,7 @@ export function register(program: Command): void {
         superviseWorkers(o.concurrency, log);
         return;
       }
-      const handlers = { [SHADOW_JOB_NAME]: shadowJobHandler({ artifacts: o.artifacts }), [EXPERIMENT_RUN_JOB_NAME]: experimentRunHandler() };
+      const handlers = { [SHADOW_JOB_NAME]: shadowJobHandler({ artifacts: o.artifacts }), [EXPERIMENT_MODEL_JOB_NAME]: experimentModelHandler() };
       const worker = await startQueueWorker(o.queue, handlers, {
         queueName: o.queueName, concurrency: o.concurrency, lockDurationMs: o.lockDuration,
         onEvent: (e) => log(`${e.kind} ${e.name} ${e.id}${e.error ? `: ${e.error}` : ''}`),

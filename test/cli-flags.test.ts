@@ -41,7 +41,7 @@ const cases: [string[], string, RegExp][] = [
   [['demo', '--epochs', '0'], 'rp-onnx demo', /--epochs must be a positive integer, got 0/],
   [['demo', '--gamma', '-1'], 'rp-onnx demo', /--gamma must be >= 0, got -1/],
   // experiment
-  [['experiment', 'residual-perturbation', '--members', '0'], 'rp-onnx experiment residual-perturbation', /--members must be a positive integer, got 0/],
+  [['experiment', 'residual-perturbation', '--shadows', '0'], 'rp-onnx experiment residual-perturbation', /--shadows must be an integer >= 2, got 0/],
   [['experiment', 'dp-sgd', '--data', 'd', '--target-epsilon', '3', '--schedule', 'step'], 'rp-onnx experiment dp-sgd', /--schedule must be constant or cosine, got 'step'/],
   [['experiment', 'dp-sgd', '--data', 'd', '--target-epsilon', '3', '--model', 'vgg'], 'rp-onnx experiment dp-sgd', /--model must be one of dp-cnn, resnet8, scatternet-linear, got 'vgg'/],
   // models

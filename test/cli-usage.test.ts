@@ -67,7 +67,7 @@ test('cli usage: commander errors, option parsers and action validation all exit
     [['strip', 'a.onnx', 'b.onnx', '-o', 'x.onnx'], 'rp-onnx strip', /too many arguments/],
     [['nosuch'], 'rp-onnx', /^error: unknown command 'nosuch'/],
     [['models', 'crate'], 'rp-onnx models', /unknown command 'crate' \(Did you mean create\?\)/],
-    [['experiment', 'residual-perturbation', '--epochs', '2.5'], 'rp-onnx experiment residual-perturbation', /--epochs expects an integer/],
+    [['experiment', 'residual-perturbation', '--shadows', '2.5'], 'rp-onnx experiment residual-perturbation', /--shadows expects an integer/],
   ];
   const bare = [[], ['models'], ['experiment']];
   const runs = cliMany([...cases.map((c) => c[0]), ...bare, ['--version']]);

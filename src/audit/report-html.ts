@@ -4,17 +4,18 @@
  * external fonts, images or network requests: the file can be mailed or archived as is.
  */
 import type { AuditReport, AttackResult } from './membership-inference.js';
+import type { RocPoint } from './attack-metrics.js';
 import type { OneRunAuditRecord } from './one-run-audit.js';
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b'];
+export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#393b79', '#637939'];
 const MEMBER_COLOR = '#1f77b4';
 const NON_MEMBER_COLOR = '#d62728';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (v: number | null, digits = 3) => (v === null ? 'n/a' : Number.isFinite(v) ? v.toFixed(digits) : v > 0 ? '&infin;' : v < 0 ? '-&infin;' : 'n/a');
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const fmt = (v: number | null, digits = 3) => (v === null ? 'n/a' : Number.isFinite(v) ? v.toFixed(digits) : v > 0 ? '&infin;' : v < 0 ? '-&infin;' : 'n/a');
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 
-interface Frame {
+export interface Frame {
   width: number;
   height: number;
   left: number;
@@ -22,11 +23,11 @@ interface Frame {
   top: number;
   bottom: number;
 }
-const plotW = (f: Frame) => f.width - f.left - f.right;
-const plotH = (f: Frame) => f.height - f.top - f.bottom;
+export const plotW = (f: Frame) => f.width - f.left - f.right;
+export const plotH = (f: Frame) => f.height - f.top - f.bottom;
 
 /** Plot rectangle, tick marks with labels, axis titles. `ticks` are fractions of the axis in [0, 1]. */
-function axes(f: Frame, xTitle: string, yTitle: string, xTicks: [number, string][], yTicks: [number, string][]): string {
+export function axes(f: Frame, xTitle: string, yTitle: string, xTicks: [number, string][], yTicks: [number, string][]): string {
   const x0 = f.left;
   const y0 = f.top + plotH(f);
   const parts = [`<rect x="${x0}" y="${f.top}" width="${plotW(f)}" height="${plotH(f)}" fill="#fff" stroke="#444"/>`];
@@ -45,17 +46,24 @@ function axes(f: Frame, xTitle: string, yTitle: string, xTicks: [number, string]
   return parts.join('');
 }
 
-function svg(f: Frame, label: string, body: string): string {
+export function svg(f: Frame, label: string, body: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${f.width}" height="${f.height}" viewBox="0 0 ${f.width} ${f.height}" role="img" aria-label="${esc(label)}" font-family="sans-serif">${body}</svg>`;
 }
 
+/** One curve of a ROC chart: a legend label (the AUC is appended) and its ROC points. */
+export interface RocSeries {
+  label: string;
+  auc: number;
+  roc: readonly RocPoint[];
+}
+
 /**
- * ROC curves of every attack. On log-log axes FPR and TPR of 0 are drawn at the axis floor, one
- * decade below 1/n (the smallest non-zero rate n examples can show).
+ * ROC curves on linear or log-log axes. On log-log axes FPR and TPR of 0 are drawn at the axis
+ * floor, one decade below 1/n (the smallest non-zero rate n examples can show).
  */
-function rocSvg(r: AuditReport, log: boolean): string {
+export function rocChartSvg(series: readonly RocSeries[], n: number, log: boolean, title: string, legendWidth = 150): string {
   const f: Frame = { width: 440, height: 400, left: 56, right: 14, top: 30, bottom: 44 };
-  const floorExp = Math.min(-1, Math.floor(Math.log10(1 / Math.max(r.members, r.nonMembers))) - 1);
+  const floorExp = Math.min(-1, Math.floor(Math.log10(1 / n)) - 1);
   const scale = (v: number) => (log ? (Math.log10(Math.max(v, 10 ** floorExp)) - floorExp) / -floorExp : v);
   const sx = (v: number) => f.left + scale(v) * plotW(f);
   const sy = (v: number) => f.top + plotH(f) - scale(v) * plotH(f);
@@ -65,16 +73,21 @@ function rocSvg(r: AuditReport, log: boolean): string {
   const parts = [axes(f, log ? 'false positive rate (log)' : 'false positive rate', log ? 'true positive rate (log)' : 'true positive rate', ticks, ticks)];
   // Chance: TPR = FPR, a diagonal on both scales.
   parts.push(`<line x1="${sx(0)}" y1="${sy(0)}" x2="${sx(1)}" y2="${sy(1)}" stroke="#999" stroke-dasharray="5 4"/>`);
-  r.attacks.forEach((a, i) => {
+  series.forEach((a, i) => {
     const color = COLORS[i % COLORS.length]!;
     // Steps: a threshold moves TPR and FPR together only for tied scores.
     // On log axes the (0, 0) start would draw a fake diagonal from the corner: start at TPR > 0.
     const pts = a.roc.filter((p) => !log || p.tpr > 0).map((p) => `${sx(p.fpr).toFixed(1)},${sy(p.tpr).toFixed(1)}`).join(' ');
     parts.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2" stroke-linejoin="round"/>`);
-    parts.push(`<rect x="${f.left + plotW(f) - 150}" y="${f.top + plotH(f) - 14 - 16 * (r.attacks.length - i)}" width="10" height="10" fill="${color}"/><text x="${f.left + plotW(f) - 135}" y="${f.top + plotH(f) - 5 - 16 * (r.attacks.length - i)}" font-size="11">${esc(a.attack)} ${fmt(a.auc)}</text>`);
+    parts.push(`<rect x="${f.left + plotW(f) - legendWidth}" y="${f.top + plotH(f) - 14 - 16 * (series.length - i)}" width="10" height="10" fill="${color}"/><text x="${f.left + plotW(f) - legendWidth + 15}" y="${f.top + plotH(f) - 5 - 16 * (series.length - i)}" font-size="11">${esc(a.label)} ${fmt(a.auc)}</text>`);
   });
-  parts.push(`<text x="${f.left}" y="18" font-size="13" font-weight="bold">ROC curve${log ? ', log-log' : ''} (legend: attack AUC)</text>`);
+  parts.push(`<text x="${f.left}" y="18" font-size="13" font-weight="bold">${esc(title)}</text>`);
   return svg(f, `ROC curve ${log ? 'log-log' : 'linear'}`, parts.join(''));
+}
+
+/** ROC curves of every attack of an audit. */
+function rocSvg(r: AuditReport, log: boolean): string {
+  return rocChartSvg(r.attacks.map((a) => ({ label: a.attack, auc: a.auc, roc: a.roc })), Math.max(r.members, r.nonMembers), log, `ROC curve${log ? ', log-log' : ''} (legend: attack AUC)`);
 }
 
 /** Histograms of log10 per-example loss for members and non-members (fractions of each set). */
@@ -143,6 +156,13 @@ function oneRunSection(a: OneRunAuditRecord, accountant: number | null | undefin
 `;
 }
 
+/** The style of rp-onnx's report pages (this one and the experiments'). */
+export const REPORT_STYLE = `body{font-family:sans-serif;margin:24px;color:#222;max-width:1500px}
+h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:22px 0 8px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right;font-size:14px}
+th{background:#eee}td:first-child,th:first-child{text-align:left}table.summary td{text-align:left}
+.charts{display:flex;flex-wrap:wrap;gap:16px}.note{color:#555;font-size:13px;max-width:1100px}`;
+
 /** The report page; `details` adds rows (model file, data, command) to the summary table. */
 export function renderAuditHtml(r: AuditReport, title: string, details: Record<string, string> = {}, extras: AuditHtmlExtras = {}): string {
   const summary: [string, string][] = [
@@ -161,11 +181,7 @@ export function renderAuditHtml(r: AuditReport, title: string, details: Record<s
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)}</title>
 <style>
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1500px}
-h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:22px 0 8px}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right;font-size:14px}
-th{background:#eee}td:first-child,th:first-child{text-align:left}table.summary td{text-align:left}
-.charts{display:flex;flex-wrap:wrap;gap:16px}.note{color:#555;font-size:13px;max-width:1100px}
+${REPORT_STYLE}
 </style>
 </head><body>
 <h1>${esc(title)}</h1>

@@ -16,10 +16,11 @@ import { resolve } from 'node:path';
 import { subset, type Dataset, type Split } from '../data/index.js';
 import { Random } from '../random.js';
 import { RpOnnxError } from '../errors.js';
-import { shadowJobs, type ShadowJob, type ShadowTask } from './shadows.js';
+import { inclusionRows, shadowDraws, type PoolPart, type ShadowDraw, type ShadowJob, type ShadowTask } from './shadows.js';
 import type { ShadowRecipe } from './training-record.js';
 
-export interface ShadowAuditPlanInput {
+/** Which examples an audit with shadows uses (everything but the shadows' recipe and model). */
+export interface AuditPoolInput {
   train: Dataset;
   trainDir: string;
   test: Dataset;
@@ -33,26 +34,36 @@ export interface ShadowAuditPlanInput {
   population?: number;
   shadows: number;
   seed: number;
+}
+
+export interface ShadowAuditPlanInput extends AuditPoolInput {
   recipe: ShadowRecipe;
   init: { path: string; sha256: string };
   threads: number;
 }
 
-export interface ShadowAuditPlan {
+/** The audited examples, the population and the shadows' draws over the pool (members then non-members). */
+export interface AuditPool {
   members: Dataset;
   nonMembers: Dataset;
   population: Dataset;
-  task: ShadowTask;
-  jobs: ShadowJob[];
+  /** The pool as the shadow jobs name it: parts of data folders. */
+  pool: PoolPart[];
+  draws: ShadowDraw[];
   /** include[k][i] over the audited examples (members then non-members). */
   include: Uint8Array[];
   memberIndices: number[];
   nonMemberIndices: number[];
 }
 
+export interface ShadowAuditPlan extends Omit<AuditPool, 'pool' | 'draws'> {
+  task: ShadowTask;
+  jobs: ShadowJob[];
+}
+
 const sample = (from: readonly number[], n: number, rng: Random) => [...rng.permutation(from.length).subarray(0, n)].map((i) => from[i]!).sort((a, b) => a - b);
 
-export function planShadowAudit(p: ShadowAuditPlanInput): ShadowAuditPlan {
+export function planAuditPool(p: AuditPoolInput): AuditPool {
   const rng = new Random(p.seed);
   const usedSet = new Set(p.used);
   const fromTrain = (p.nonMembersFrom ?? 'test') === 'train';
@@ -67,26 +78,21 @@ export function planShadowAudit(p: ShadowAuditPlanInput): ShadowAuditPlan {
   const taken = new Set(fromTrain ? [] : nonMemberIndices);
   const free = testAll.filter((i) => !taken.has(i));
   const populationIndices = sample(free, Math.min(p.population ?? n, free.length), rng);
-  const task: ShadowTask = {
-    init: p.init,
-    pool: [
-      { dir: resolve(p.trainDir), split: 'train', indices: memberIndices },
-      { dir: resolve(fromTrain ? p.trainDir : p.testDir), split: fromTrain ? 'train' : 'test', indices: nonMemberIndices },
-    ],
-    recipe: p.recipe,
-    threads: p.threads,
-  };
-  const jobs = shadowJobs(task, p.shadows, p.seed);
+  const draws = shadowDraws(p.shadows, 2 * n, p.seed);
   return {
     members: subset(p.train, memberIndices, `${p.train.name}[members]`),
     nonMembers: subset(fromTrain ? p.train : p.test, nonMemberIndices, `${fromTrain ? p.train.name : p.test.name}[non-members]`),
     population: subset(p.test, populationIndices, `${p.test.name}[population]`),
-    task, jobs,
-    include: jobs.map((j) => {
-      const row = new Uint8Array(2 * n);
-      for (const i of j.include) row[i] = 1;
-      return row;
-    }),
-    memberIndices, nonMemberIndices,
+    pool: [
+      { dir: resolve(p.trainDir), split: 'train', indices: memberIndices },
+      { dir: resolve(fromTrain ? p.trainDir : p.testDir), split: fromTrain ? 'train' : 'test', indices: nonMemberIndices },
+    ],
+    draws, include: inclusionRows(draws, 2 * n), memberIndices, nonMemberIndices,
   };
+}
+
+export function planShadowAudit(p: ShadowAuditPlanInput): ShadowAuditPlan {
+  const { pool, draws, ...rest } = planAuditPool(p);
+  const task: ShadowTask = { init: p.init, pool, recipe: p.recipe, threads: p.threads };
+  return { ...rest, task, jobs: draws.map((d) => ({ task, ...d })) };
 }

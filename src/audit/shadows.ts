@@ -41,12 +41,8 @@ export interface ShadowTask {
   threads: number;
 }
 
-export interface ShadowJob {
+export interface ShadowJob extends ShadowDraw {
   task: ShadowTask;
-  index: number;
-  seed: number;
-  /** Pool positions this shadow trains on, ascending. */
-  include: number[];
 }
 
 /** The loaded inputs of a task (cached by whoever trains many of its jobs). */
@@ -74,15 +70,34 @@ export function inclusionMatrix(shadows: number, poolSize: number, seed: number)
   return m;
 }
 
+/** What one shadow of K gets: its index, its training seed and the pool positions it trains on. */
+export interface ShadowDraw {
+  index: number;
+  seed: number;
+  /** Pool positions this shadow trains on, ascending. */
+  include: number[];
+}
+
+/** The K shadows' draws over a pool (the inclusion matrix, then a seed per shadow from (seed, index)). */
+export function shadowDraws(shadows: number, poolSize: number, seed: number): ShadowDraw[] {
+  const m = inclusionMatrix(shadows, poolSize, seed);
+  const seeds = new Random((seed ^ 0x5eed) >>> 0);
+  return m.map((row, index) => ({ index, seed: seeds.int(2 ** 31), include: [...row.keys()].filter((i) => row[i] === 1) }));
+}
+
 /** The K jobs of a task, each seeded from (seed, index). */
 export function shadowJobs(task: ShadowTask, shadows: number, seed: number): ShadowJob[] {
   const poolSize = task.pool.reduce((s, p) => s + p.indices.length, 0);
-  const m = inclusionMatrix(shadows, poolSize, seed);
-  const seeds = new Random((seed ^ 0x5eed) >>> 0);
-  return m.map((row, index) => ({
-    task, index, seed: seeds.int(2 ** 31),
-    include: [...row.keys()].filter((i) => row[i] === 1),
-  }));
+  return shadowDraws(shadows, poolSize, seed).map((d) => ({ task, ...d }));
+}
+
+/** include[k][i] = 1 when draw k trains on pool position i (the form auditMembership takes). */
+export function inclusionRows(draws: readonly ShadowDraw[], poolSize: number): Uint8Array[] {
+  return draws.map((d) => {
+    const row = new Uint8Array(poolSize);
+    for (const i of d.include) row[i] = 1;
+    return row;
+  });
 }
 
 /** A stable key of a job (its JSON with sorted keys, hashed): artifacts and results are keyed by it. */

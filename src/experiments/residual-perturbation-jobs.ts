@@ -1,33 +1,37 @@
 /**
- * The residual-perturbation experiment's runs as jobs (src/jobs), in the pattern of the audit's
- * shadow jobs (src/audit/shadow-jobs.ts): a job is plain JSON naming its data by folder, the run
- * and the setting; `rp-onnx worker` loads the data once per folder and returns the run's table
- * row. The coordinator gets the rows back in table order.
+ * The residual-perturbation experiment's models as jobs (src/jobs), in the pattern of the audit's
+ * shadow jobs (src/audit/shadow-jobs.ts): a job is plain JSON naming its data by folder and the
+ * model to train (setting, recipe, seed, and for a shadow the pool positions it trains on);
+ * `rp-onnx worker` loads the data once per folder and returns the model's bytes and its training
+ * record. Equal jobs (the same id) are submitted once. The coordinator gets the results back in
+ * job order; a job carries no model and no output of any other model.
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { loadDataDir, type Dataset } from '../data/index.js';
 import { RpOnnxError } from '../errors.js';
+import { InProcessRunner } from '../jobs/in-process.js';
 import type { JobHandler, JobProgress, JobRunner } from '../jobs/runner.js';
-import { runExperimentRun, type ExperimentRow, type ExperimentRun, type RunSetting } from './residual-perturbation.js';
+import { modelBytes, modelFromBytes } from '../audit/shadows.js';
+import { trainExperimentModel, type ModelSpec, type TrainedModel } from './residual-perturbation.js';
 
-export const EXPERIMENT_RUN_JOB_NAME = 'experiment-run';
+export const EXPERIMENT_MODEL_JOB_NAME = 'experiment-model';
 
-export interface ExperimentRunJob {
+export interface ExperimentModelJob extends ModelSpec {
   experiment: 'residual-perturbation';
   /** The data folder (train and test splits) as every worker sees it. */
   data: string;
-  members: number;
-  epochs: number;
-  seed: number;
-  /** onnxruntime threads of the worker's training. */
-  threads?: number;
-  toolVersion: string;
-  run: ExperimentRun;
 }
 
-/** A stable id: the same run of the same setting has the same id (a queue reuses a finished job). */
-export function experimentJobId(job: ExperimentRunJob): string {
+/** A trained model as a job result: base64 ONNX bytes, seconds, and the DP record. */
+export interface ExperimentModelResult {
+  model: string;
+  seconds: number;
+  dp?: TrainedModel['dp'];
+}
+
+/** A stable id: the same model of the same setting has the same id (trained once; a queue reuses a finished job). */
+export function experimentJobId(job: ExperimentModelJob): string {
   return `experiment-${createHash('sha256').update(JSON.stringify(job)).digest('hex').slice(0, 32)}`;
 }
 
@@ -36,33 +40,42 @@ export interface ExperimentHandlerOptions {
   context?: { train: Dataset; test: Dataset };
 }
 
-/** The `experiment-run` job handler; it keeps the splits of the last folder it loaded. */
-export function experimentRunHandler(o: ExperimentHandlerOptions = {}): JobHandler<ExperimentRunJob, ExperimentRow> {
-  let cached: { data: string; train: Dataset; test: Dataset } | undefined;
+/** The `experiment-model` job handler; it keeps the train split of the last folder it loaded. */
+export function experimentModelHandler(o: ExperimentHandlerOptions = {}): JobHandler<ExperimentModelJob, ExperimentModelResult> {
+  let cached: { data: string; train: Dataset } | undefined;
   return async (job) => {
     if (job.experiment !== 'residual-perturbation') throw new RpOnnxError(`experiment job: unknown experiment '${String(job.experiment)}'`);
-    let splits = o.context;
-    if (!splits) {
+    let train = o.context?.train;
+    if (!train) {
       if (cached?.data !== job.data) {
         try {
-          cached = { data: job.data, train: loadDataDir(job.data, { split: 'train' }), test: loadDataDir(job.data, { split: 'test' }) };
+          cached = { data: job.data, train: loadDataDir(job.data, { split: 'train' }) };
         } catch (e) {
           throw new RpOnnxError(`experiment job: cannot load the data folder ${job.data} on this machine (${(e as Error).message})`);
         }
       }
-      splits = cached;
+      train = cached.train;
     }
-    return runExperimentRun(job.run, {
-      train: splits.train, test: splits.test, members: job.members, epochs: job.epochs, seed: job.seed, threads: job.threads, toolVersion: job.toolVersion,
-    });
+    const { experiment: _e, data: _d, ...spec } = job;
+    const r = await trainExperimentModel(spec, train);
+    return { model: Buffer.from(modelBytes(r.model)).toString('base64'), seconds: r.seconds, ...(r.dp ? { dp: r.dp } : {}) };
   };
 }
 
-/** Submits every run as a job and returns the rows in run order. */
-export async function runExperimentJobs(runs: readonly ExperimentRun[], setting: Omit<RunSetting, 'train' | 'test'> & { data: string }, runner: JobRunner, onProgress?: (p: JobProgress) => void): Promise<ExperimentRow[]> {
-  const jobs = runs.map((run): ExperimentRunJob => ({
-    experiment: 'residual-perturbation', data: resolve(setting.data), members: setting.members, epochs: setting.epochs, seed: setting.seed,
-    ...(setting.threads !== undefined ? { threads: setting.threads } : {}), toolVersion: setting.toolVersion, run,
+/** The default runner: the in-process pool over splits already loaded. */
+export function inProcessExperimentRunner(context: { train: Dataset; test: Dataset }): JobRunner {
+  return new InProcessRunner({ [EXPERIMENT_MODEL_JOB_NAME]: experimentModelHandler({ context }) }, 1);
+}
+
+/** Trains every spec as a job (equal specs once) and returns the models in spec order. */
+export async function trainModels(specs: readonly ModelSpec[], runner: JobRunner, data: string, onProgress?: (p: JobProgress) => void): Promise<TrainedModel[]> {
+  const jobs = specs.map((s): ExperimentModelJob => ({ experiment: 'residual-perturbation', data: data === '(in process)' ? data : resolve(data), ...s }));
+  const ids = jobs.map(experimentJobId);
+  const unique = [...new Map(ids.map((id, i) => [id, i] as const)).entries()];
+  const results = await runner.run<ExperimentModelJob, ExperimentModelResult>(unique.map(([id, i]) => ({ id, name: EXPERIMENT_MODEL_JOB_NAME, data: jobs[i]! })), onProgress);
+  const byId = new Map<string, TrainedModel>(unique.map(([id], k) => {
+    const r = results[k]!;
+    return [id, { model: modelFromBytes(Buffer.from(r.model, 'base64'), `experiment model ${id}`), seconds: r.seconds, ...(r.dp ? { dp: r.dp } : {}) }];
   }));
-  return runner.run<ExperimentRunJob, ExperimentRow>(jobs.map((data) => ({ id: experimentJobId(data), name: EXPERIMENT_RUN_JOB_NAME, data })), onProgress);
+  return ids.map((id) => byId.get(id)!);
 }
