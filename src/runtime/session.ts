@@ -18,7 +18,7 @@ import type { DType } from '../graph/tensor.js';
 import { encodeModel } from '../graph/io.js';
 import { RpOnnxError } from '../errors.js';
 import { withNoiseSeeds, type NoiseSeed } from './noise-seeding.js';
-import { externalizeNoise } from '../passes/externalize-noise.js';
+import { externalizeNoise, simplifyNoiseTerms } from '../passes/externalize-noise.js';
 import { NoiseFeed } from './noise-feed.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -141,6 +141,7 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     const copy = model.clone();
     const ext = externalizeNoise(copy.graph, copy.opset(''));
     if (ext.noise.length > 0) {
+      simplifyNoiseTerms(copy.graph, ext.noise);
       runnable = copy;
       // A numeric seed drives both the fed noise and the seeds of ops left in the graph.
       noise = new NoiseFeed(ext.noise, ext.symbols, noiseSeed === 'secure' ? 'secure' : (noiseSeed ^ 0x5bd1e995) >>> 0, new Set(copy.graph.outputs.map((o) => o.name)));
