@@ -10,7 +10,12 @@
  * - interleaved: a twin process per network takes one step right after each of ours, so both
  *   are timed within the same seconds (this shared machine's speed drifts by 2x within minutes);
  * - standalone: after our rounds, several fresh PyTorch processes run alone, best median kept
- *   (PyTorch's step time here is bimodal across processes; the best is its fast mode).
+ *   (PyTorch's step time here is bimodal across processes; the best is its fast mode), half of
+ *   them with OpenMP's default wait policy and half with OMP_WAIT_POLICY=PASSIVE.
+ * The interleaved twin runs with OMP_WAIT_POLICY=PASSIVE, as our sessions run without intra-op
+ * spinning: on this shared 2-core machine spinning threads made PyTorch's ResNet-8 step ~1.8x
+ * slower (800 vs 420-480 ms at load ~4), and a twin spinning between its steps would also slow
+ * ours.
  */
 import { spawn, execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -66,7 +71,7 @@ class PytorchTwin {
   /** The twin, or null where /usr/bin/python3 with torch is missing. */
   static async start(net: TorchNet, batch: number): Promise<PytorchTwin | null> {
     if (!existsSync(PYTHON)) return null;
-    const child = spawn(PYTHON, torchArgs(net, batch, 'serve'), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, torchArgs(net, batch, 'serve'), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
     const twin = new PytorchTwin(child);
     const ready = await Promise.race([
       new Promise<string>((resolve) => twin.pending.push(resolve)),
@@ -89,12 +94,13 @@ class PytorchTwin {
   }
 }
 
-/** Best (lowest) median step of `processes` fresh PyTorch processes run one after another, alone. */
+/** Best (lowest) median step of `processes` fresh PyTorch processes run one after another, alone, alternating OpenMP's wait policies. */
 async function pytorchStandalone(net: TorchNet, batch: number, processes: number, rounds: number, warmup: number): Promise<number | null> {
   let best: number | null = null;
   for (let p = 0; p < processes; p++) {
     try {
-      const { stdout } = await promisify(execFile)(PYTHON, torchArgs(net, batch, String(rounds)), { env: { ...process.env, WARMUP: String(warmup) } });
+      const policy = p % 2 === 0 ? { OMP_WAIT_POLICY: 'PASSIVE' } : {};
+      const { stdout } = await promisify(execFile)(PYTHON, torchArgs(net, batch, String(rounds)), { env: { ...process.env, WARMUP: String(warmup), ...policy } });
       const ms = (JSON.parse(stdout) as { medianMs: number }).medianMs;
       best = best === null ? ms : Math.min(best, ms);
     } catch {
@@ -163,7 +169,7 @@ export async function benchTrainStep(quick: boolean): Promise<BenchResult> {
   for (const [k, v] of variants.entries()) {
     if (!v.pytorch || torchMs[k] === null) continue;
     const big = v.batch === 16;
-    standalone[k] = await pytorchStandalone(v.pytorch, v.batch, quick ? 2 : 3, big ? 2 : 10, big ? 1 : 3);
+    standalone[k] = await pytorchStandalone(v.pytorch, v.batch, quick ? 2 : 4, big ? 2 : 10, big ? 1 : 3);
   }
   const rows = variants.map((v, k) => ({
     variant: v.label, 'ms/step': ms[k]!, 'examples/s': (v.batch * 1000) / ms[k]!,
