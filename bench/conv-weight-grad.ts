@@ -142,7 +142,7 @@ const feeds: Record<string, ort.Tensor> = {
 const runs: { name: string; s: ort.InferenceSession; f: Record<string, ort.Tensor>; times: number[]; cpu: number[]; out?: Float32Array }[] = [];
 for (const [name, m] of Object.entries(variants)) {
   if (only && !name.includes(only)) continue;
-  const s = await ort.InferenceSession.create(encodeModel(m.toProto()), { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const s = await ort.InferenceSession.create(encodeModel(m.toProto()), { intraOpNumThreads: threads, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: process.env.SPIN ?? '0' } } } });
   const f = Object.fromEntries(s.inputNames.map((n) => [n, feeds[n]!]));
   for (let i = 0; i < 2; i++) await s.run(f);
   runs.push({ name, s, f, times: [], cpu: [] });

@@ -30,6 +30,7 @@ export async function benchDpStep(o: { threads: number; rounds: number; batch: n
     name: `dp-cnn step, logical batch ${o.batch}, ${o.threads} thread(s) (median of ${o.rounds} interleaved rounds)`,
     rows: runs.map((r, k) => ({ variant: r.label, 'ms/step': ms[k]!, 'examples/s': (o.batch * 1000) / ms[k]! })),
     summary: `DP-SGD/plain ${(ms[0]! / ms[1]!).toFixed(3)} (goal <= 1.1x plain)`,
+    goals: [{ goal: `DP-SGD / plain step, dp-cnn ${o.batch} in runs of ${o.physical}, ${o.threads} thread(s)`, value: ms[0]! / ms[1]!, max: 1.1, detail: `${ms[0]!.toFixed(0)} / ${ms[1]!.toFixed(0)} ms interleaved` }],
   };
 }
 

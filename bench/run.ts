@@ -1,11 +1,14 @@
 /**
- * `npm run bench [-- --quick] [--only train-step|perturb-latency|dp-step] [--json]`: every benchmark, each printing the ratios
- * it measured side by side in this one run.
+ * `npm run bench [-- --quick] [--only train-step|perturb-latency|dp-step|peak-rss] [--json]`: every benchmark, each printing
+ * the ratios it measured side by side in this one run, then every goal of issue #13 as one row
+ * (measured, goal, pass/FAIL) and the load average before and after.
  */
-import { printResult, type BenchResult } from './result.js';
+import { loadavg } from 'node:os';
+import { printGoals, printResult, type BenchResult } from './result.js';
 import { benchTrainStep } from './train-step.js';
 import { benchPerturbLatency } from './perturb-latency.js';
 import { benchDpStep } from './dp-step.js';
+import { benchPeakRss } from './peak-rss.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -17,7 +20,10 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   'perturb-latency': () => benchPerturbLatency(),
   // The experiment dp-sgd recipe's logical batch in its physical runs, against our plain step.
   'dp-step': () => benchDpStep({ threads: 1, rounds: quick ? 3 : 5, batch: 2048, physical: 512 }),
+  'peak-rss': () => benchPeakRss(),
 };
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadBefore = load();
 
 const results: BenchResult[] = [];
 for (const [name, run] of Object.entries(benches)) {
@@ -27,4 +33,10 @@ for (const [name, run] of Object.entries(benches)) {
   results.push(r);
   if (!json) printResult(r);
 }
-if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+const goals = results.flatMap((r) => r.goals ?? []);
+const machine = `load average (1, 5, 15 min) ${loadBefore} before, ${load()} after`;
+if (json) process.stdout.write(`${JSON.stringify({ machine, results }, null, 2)}\n`);
+else {
+  printGoals(goals);
+  process.stdout.write(`${machine}\n`);
+}

@@ -20,7 +20,7 @@ const t0 = performance.now();
 const tg = buildTrainingGraph(model, { loss: 'cross-entropy', batchNorm: bn });
 const buildMs = performance.now() - t0;
 const profile = process.env.PROFILE === '1';
-const s = await ort.InferenceSession.create(encodeModel(tg.model.toProto()), { intraOpNumThreads: Number(process.env.THREADS ?? 2), interOpNumThreads: 1, enableProfiling: profile, profileFilePrefix: '/tmp/rp-train-profile' });
+const s = await ort.InferenceSession.create(encodeModel(tg.model.toProto()), { intraOpNumThreads: Number(process.env.THREADS ?? 2), interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } }, enableProfiling: profile, profileFilePrefix: '/tmp/rp-train-profile' });
 const rng = new Random(1);
 const x = new Float32Array(N * 28 * 28);
 rng.fillNormal(x);

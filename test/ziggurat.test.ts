@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ZigguratNormal, noiseBackend } from '../src/runtime/ziggurat.js';
-import { externalizeNoise } from '../src/passes/externalize-noise.js';
-import { Graph, makeTensorTypeProto } from '../src/graph/ir.js';
+import { externalizeNoise, simplifyNoiseTerms } from '../src/passes/externalize-noise.js';
+import { Graph, Model, makeTensorTypeProto } from '../src/graph/ir.js';
+import { onnx } from '../src/graph/onnx.js';
 import { GraphBuilder, float } from '../src/graph/builder.js';
 import { buildResNet } from '../models/resnet.js';
 import { perturbModel } from '../src/passes/perturb.js';
@@ -120,6 +121,36 @@ test('externalizeNoise: Gaussian ops with shapes known from the inputs become in
   assert.deepEqual(g.nodes.map((n) => `${n.opType}(${n.inputs.join(',')})`), ['Shape(x)', 'RandomNormal()', 'NonZero(x)', 'RandomNormalLike(nz)']);
   assert.deepEqual(g.inputs.map((i) => i.name), ['x', 'n1', 'n2']);
   assert.ok(g.outputs.some((o) => o.name === 'n1/shape_check'));
+});
+
+test('simplifyNoiseTerms: noise times a scalar constant is fed scaled (the Mul goes); the output keeps N(x, gamma^2)', async () => {
+  const build = () => {
+    const g = new Graph({ name: 'g' });
+    g.inputs.push({ name: 'x', type: makeTensorTypeProto({ dtype: 'float32', shape: ['batch', 1000] }) });
+    g.outputs.push({ name: 'y', type: makeTensorTypeProto({ dtype: 'float32', shape: ['batch', 1000] }) });
+    const b = new GraphBuilder(g);
+    const n = b.op1('RandomNormalLike', ['x'], { mean: float(0.5), scale: float(2) });
+    b.op('Add', ['x', b.op1('Mul', [n, b.initializer('gamma', [], Float32Array.of(0.25))])], {}, { outputs: ['y'] });
+    return g;
+  };
+  const g = build();
+  const { noise } = externalizeNoise(g, 17);
+  simplifyNoiseTerms(g, noise);
+  assert.deepEqual(g.nodes.map((v) => v.opType), ['Shape', 'Add']);
+  assert.equal(noise[0]!.mean, 0.125);
+  assert.equal(noise[0]!.scale, 0.5);
+  // Through a session (which runs the pass): y - x ~ N(0.125, 0.5^2), every value drawn.
+  const model = new Model(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }] }), build());
+  const s = await createSession(model, { threads: 1, noiseSeed: 3 });
+  assert.equal(s.fedNoise, 1);
+  const y = (await s.run({ x: new ort.Tensor('float32', new Float32Array(8000).fill(1), [8, 1000]) })).y!.data as Float32Array;
+  const d = Array.from(y, (v) => v - 1);
+  const m = d.reduce((a, v) => a + v, 0) / d.length;
+  const sd = Math.sqrt(d.reduce((a, v) => a + (v - m) ** 2, 0) / d.length);
+  assert.ok(Math.abs(m - 0.125) < 5 * 0.5 / Math.sqrt(d.length), `mean ${m}`);
+  assert.ok(Math.abs(sd - 0.5) < 5 * 0.5 / Math.sqrt(2 * d.length), `sd ${sd}`);
+  assert.ok(new Set(d).size > 7900, 'values do not repeat (no broadcast)');
+  await s.release();
 });
 
 test('noise fed with a shape other than the run-time shape of its tensor fails the run (no silent broadcast)', () => {

@@ -1,11 +1,11 @@
-"""PyTorch twin of rp-onnx's built-in CIFAR-style ResNets (option-B 1x1 projection shortcuts,
-BatchNorm), timing one SGD training step (forward, cross-entropy, backward, momentum update).
+"""PyTorch twin of rp-onnx's built-in ResNets (CIFAR-style with option-B 1x1 projection shortcuts,
+and the ImageNet-style resnet18: 7x7/2 stem, 3x3/2 max pool, 64..512 channels), timing one SGD training step (forward, cross-entropy, backward, momentum update).
 Developer comparison only: rp-onnx never needs Python. Prints one JSON object.
-Usage: /usr/bin/python3 bench/pytorch/train_step.py NAME IN_CHANNELS IMAGE_SIZE BATCH ROUNDS THREADS [NORM]
+Usage: [WARMUP=3] /usr/bin/python3 bench/pytorch/train_step.py NAME IN_CHANNELS IMAGE_SIZE BATCH ROUNDS THREADS [NORM [CLASSES]]
 With ROUNDS = serve: prints "ready", then runs one step per line read from stdin and prints its
 milliseconds, so the benchmark can interleave PyTorch's steps with rp-onnx's (this machine's speed
 drifts by 2x or more within minutes; only interleaved timings compare)."""
-import json, sys, time
+import json, os, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -14,6 +14,7 @@ name, cin, size, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]
 serve = sys.argv[5] == 'serve'
 rounds = 0 if serve else int(sys.argv[5])
 norm = sys.argv[7] if len(sys.argv) > 7 else 'batch'
+classes = int(sys.argv[8]) if len(sys.argv) > 8 else 10
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
@@ -37,23 +38,27 @@ class Block(nn.Module):
 class ResNet(nn.Module):
     def __init__(self, depth):
         super().__init__()
-        n = (depth - 2) // 6
-        self.stem = nn.Conv2d(cin, 16, 3, 1, 1, bias=norm == 'none'); self.n = Norm(16)
-        layers, c = [], 16
-        for i, w in enumerate([16, 32, 64]):
-            for j in range(n):
+        imagenet = depth == 18
+        blocks, widths = ([2, 2, 2, 2], [64, 128, 256, 512]) if imagenet else ([(depth - 2) // 6] * 3, [16, 32, 64])
+        c = widths[0]
+        self.stem = nn.Conv2d(cin, c, 7, 2, 3, bias=norm == 'none') if imagenet else nn.Conv2d(cin, c, 3, 1, 1, bias=norm == 'none')
+        self.n = Norm(c)
+        self.pool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
+        layers = []
+        for i, w in enumerate(widths):
+            for j in range(blocks[i]):
                 layers.append(Block(c, w, 2 if (i > 0 and j == 0) else 1)); c = w
         self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, 10)
+        self.fc = nn.Linear(c, classes)
     def forward(self, x):
-        x = F.relu(self.n(self.stem(x)))
+        x = self.pool(F.relu(self.n(self.stem(x))))
         x = self.layers(x)
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 model = ResNet(int(name.replace('resnet', '')))
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 x = torch.rand(batch, cin, size, size)
-y = torch.randint(0, 10, (batch,))
+y = torch.randint(0, classes, (batch,))
 def step():
     t = time.perf_counter()
     opt.zero_grad()
@@ -67,9 +72,10 @@ if serve:
         print(step(), flush=True)
     sys.exit(0)
 times = []
-for i in range(3 + rounds):
+warm = int(os.environ.get('WARMUP', 3))
+for i in range(warm + rounds):
     ms = step()
-    if i >= 3:
+    if i >= warm:
         times.append(ms)
 times.sort()
 print(json.dumps({"name": name, "medianMs": times[len(times) // 2], "torch": torch.__version__, "threads": threads}))

@@ -17,7 +17,7 @@
  */
 import { Graph, Node, makeTensorTypeProto, type Dim } from '../graph/ir.js';
 import { inferShapes } from '../graph/shape-inference.js';
-import { dtypeName } from '../graph/tensor.js';
+import { dtypeName, tensorToFloat32 } from '../graph/tensor.js';
 
 /** One noise tensor the runtime must feed: N(mean, scale^2) of `shape` under the name `input`. */
 export interface ExternalNoise {
@@ -90,4 +90,38 @@ export function externalizeNoise(graph: Graph, opset: number): ExternalizedNoise
     noise.push({ input, shape: shape as (number | string)[], mean: node.getFloat('mean', 0)!, scale: node.getFloat('scale', 1)!, ...(check ? { check } : {}) });
   }
   return { noise, symbols };
+}
+
+/**
+ * Runtime pass after `externalizeNoise`, on the session's private copy: a fed noise multiplied
+ * by a scalar constant (Strategy I absolute: `n * gamma`) is fed already scaled, since
+ * N(mean, scale^2) * c is N(c mean, (c scale)^2): the Mul and its full pass over the tensor go
+ * (the scale is applied in double before rounding to float32, as the generator applies any
+ * scale). gamma 0 feeds exact zeros, as before. Mutates `graph` and the `noise` entries.
+ *
+ * (Measured and not kept: reassociating `Add(Add(F, skip), n)` so that onnxruntime would fuse the
+ * Add and the ReLU into a convolution, as in the unperturbed model; onnxruntime fused nothing
+ * more, since the branch's conv output is also read by the noise's shape check. bench/README.md.)
+ */
+export function simplifyNoiseTerms(graph: Graph, noise: ExternalNoise[]): void {
+  for (const spec of noise) {
+    const term = spec.input;
+    const [mul, ...more] = graph.consumers(term);
+    if (!mul || more.length > 0 || mul.opType !== 'Mul' || mul.inputs.length !== 2 || graph.isGraphOutput(mul.outputs[0]!)) continue;
+    if (mul.inputs[0] === mul.inputs[1]) continue;
+    const c = scalarConstant(graph, mul.inputs[0] === term ? mul.inputs[1]! : mul.inputs[0]!);
+    if (c === null) continue;
+    spec.mean *= c;
+    spec.scale *= c;
+    graph.replaceAllUses(mul.outputs[0]!, term);
+    graph.removeNode(mul);
+  }
+}
+
+/** The value of a one-element float32 initializer, or null. */
+function scalarConstant(graph: Graph, name: string): number | null {
+  const t = graph.initializers.get(name);
+  if (!t || t.dataType !== FLOAT32 || t.dims.reduce((a: number, d) => a * Number(d), 1) !== 1) return null;
+  const v = tensorToFloat32(t)[0];
+  return v === undefined || !Number.isFinite(v) ? null : v;
 }

@@ -18,7 +18,7 @@ import type { DType } from '../graph/tensor.js';
 import { encodeModel } from '../graph/io.js';
 import { RpOnnxError } from '../errors.js';
 import { withNoiseSeeds, type NoiseSeed } from './noise-seeding.js';
-import { externalizeNoise } from '../passes/externalize-noise.js';
+import { externalizeNoise, simplifyNoiseTerms } from '../passes/externalize-noise.js';
 import { NoiseFeed } from './noise-feed.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -36,6 +36,15 @@ export interface CreateSessionOptions {
    * the shapes allow (default true; ignored with noiseSeed 'model', which keeps the file's ops).
    */
   feedNoise?: boolean;
+  /**
+   * Let onnxruntime's intra-op threads spin between parallel sections instead of sleeping
+   * (default false). Spinning threads hold a core while there is nothing to run (while the
+   * optimizer or the noise generator works on the main thread, and in every idle session): on
+   * this 2-core machine, shared (load average ~4), a ResNet-8 training step at batch 128 took
+   * 0.64-0.67x the time with spinning off (separate processes, alternated), ResNet-20 0.78x
+   * (bench/train-session-options.ts, bench/README.md).
+   */
+  intraOpSpinning?: boolean;
 }
 
 /** Name, element type and declared shape of a graph input or output. */
@@ -141,6 +150,7 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     const copy = model.clone();
     const ext = externalizeNoise(copy.graph, copy.opset(''));
     if (ext.noise.length > 0) {
+      simplifyNoiseTerms(copy.graph, ext.noise);
       runnable = copy;
       // A numeric seed drives both the fed noise and the seeds of ops left in the graph.
       noise = new NoiseFeed(ext.noise, ext.symbols, noiseSeed === 'secure' ? 'secure' : (noiseSeed ^ 0x5bd1e995) >>> 0, new Set(copy.graph.outputs.map((o) => o.name)));
@@ -153,6 +163,7 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: opts.intraOpSpinning ? '1' : '0' } } },
     ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads } : {}),
   };
   let session: ort.InferenceSession;

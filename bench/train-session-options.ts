@@ -1,0 +1,51 @@
+/**
+ * onnxruntime session options on the plain training graph (forward, loss, backward; BatchNorm in
+ * training mode) of a built-in ResNet at batch 128, interleaved in one process: graph
+ * optimization level, memory pattern, intra-op spinning, parallel execution mode. Sessions of one
+ * process interleaved: an idle session's spinning threads slow the others, so spinning is also
+ * to be compared in separate processes (bench/README.md).
+ * Run: [MODEL=resnet8|resnet20] [THREADS=2] [ROUNDS=9] node --import tsx bench/train-session-options.ts
+ */
+import * as ort from 'onnxruntime-node';
+import { buildResNet } from '../models/index.js';
+import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
+import { encodeModel } from '../src/graph/io.js';
+import { tensorToFloat32 } from '../src/graph/tensor.js';
+import { Random } from '../src/random.js';
+import { median } from './result.js';
+
+const name = process.env.MODEL ?? 'resnet8';
+const N = Number(process.env.BATCH ?? 128);
+const threads = Number(process.env.THREADS ?? 2);
+const rounds = Number(process.env.ROUNDS ?? 9);
+const [cin, size] = name === 'resnet8' ? [1, 28] : [3, 32];
+const model = buildResNet(name, { inChannels: cin, imageSize: size, norm: 'batch', seed: 0 });
+const tg = buildTrainingGraph(model, { loss: 'cross-entropy', batchNorm: 'train' });
+const bytes = encodeModel(tg.model.toProto());
+// rp-onnx's options (src/runtime/session.ts): intra-op spinning off.
+const base: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } };
+const variants: Record<string, ort.InferenceSession.SessionOptions> = {
+  'rp-onnx default (all, arena, mem pattern, no spinning)': base,
+  'graphOptimizationLevel extended': { ...base, graphOptimizationLevel: 'extended' },
+  'graphOptimizationLevel basic': { ...base, graphOptimizationLevel: 'basic' },
+  'enableMemPattern false': { ...base, enableMemPattern: false },
+  'intra-op spinning on (onnxruntime default)': { ...base, extra: { session: { intra_op: { allow_spinning: '1' } } } },
+  'executionMode parallel, 2 inter-op': { ...base, executionMode: 'parallel', interOpNumThreads: 2 },
+};
+const rng = new Random(1);
+const x = new Float32Array(N * cin * size * size); rng.fillNormal(x);
+const feeds: Record<string, ort.Tensor> = {
+  [tg.inputs.data[0]!]: new ort.Tensor('float32', x, [N, cin, size, size]),
+  [tg.inputs.labels]: new ort.Tensor('int64', BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 10)), [N]),
+};
+for (const p of tg.params) feeds[p.name] = new ort.Tensor('float32', tensorToFloat32(model.graph.initializers.get(p.name)!), p.shape);
+for (const st of tg.outputs.bnStats ?? []) {
+  const t = model.graph.initializers.get(st.running)!;
+  feeds[st.running] = new ort.Tensor('float32', tensorToFloat32(t), t.dims.map(Number));
+}
+const runs = await Promise.all(Object.entries(variants).map(async ([label, o]) => ({ label, s: await ort.InferenceSession.create(bytes, o), t: [] as number[] })));
+for (const r of runs) await r.s.run(feeds);
+for (let i = 0; i < rounds; i++) for (const r of runs) { const t0 = performance.now(); await r.s.run(feeds); r.t.push(performance.now() - t0); }
+const b0 = median(runs[0]!.t);
+console.log(`${name} batch ${N}, ${threads} threads, ${rounds} interleaved rounds`);
+for (const r of runs) console.log(`${r.label.padEnd(44)} median ${median(r.t).toFixed(1).padStart(7)} ms  ratio ${(median(r.t) / b0).toFixed(3)}`);
