@@ -1,7 +1,11 @@
 """PyTorch twin of rp-onnx's built-in ResNets (CIFAR-style with option-B 1x1 projection shortcuts,
 and the ImageNet-style resnet18: 7x7/2 stem, 3x3/2 max pool, 64..512 channels), timing one SGD training step (forward, cross-entropy, backward, momentum update).
 Developer comparison only: rp-onnx never needs Python. Prints one JSON object.
-Usage: [WARMUP=3] /usr/bin/python3 bench/pytorch/train_step.py NAME IN_CHANNELS IMAGE_SIZE BATCH ROUNDS THREADS [NORM [CLASSES]]
+Usage: [WARMUP=3] [DP=1 [OPACUS_PATH=DIRS]] /usr/bin/python3 bench/pytorch/train_step.py NAME IN_CHANNELS IMAGE_SIZE BATCH ROUNDS THREADS [NORM [CLASSES]]
+DP=1 makes the step Opacus's DP-SGD step (per-sample gradients by its hooks, clipping at 1, noise
+multiplier 1, fixed batches), the peer of rp-onnx's DP step; NORM must then be group or none.
+Opacus has no Debian package: OPACUS_PATH (colon-separated) names folders holding the opacus and
+opt_einsum sources (e.g. the v1.4.0 and v3.3.0 tags of their repositories), added to sys.path.
 With ROUNDS = serve: prints "ready", then runs one step per line read from stdin and prints its
 milliseconds, so the benchmark can interleave PyTorch's steps with rp-onnx's (this machine's speed
 drifts by 2x or more within minutes; only interleaved timings compare)."""
@@ -59,6 +63,14 @@ model = ResNet(int(name.replace('resnet', '')))
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 x = torch.rand(batch, cin, size, size)
 y = torch.randint(0, classes, (batch,))
+dp = os.environ.get('DP') == '1'
+if dp:
+    sys.path[:0] = [d for d in os.environ.get('OPACUS_PATH', '').split(':') if d]
+    import opacus
+    from torch.utils.data import DataLoader, TensorDataset
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch)
+    model, opt, _ = opacus.PrivacyEngine(accountant='rdp').make_private(
+        module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False)
 def step():
     t = time.perf_counter()
     opt.zero_grad()
@@ -78,4 +90,5 @@ for i in range(warm + rounds):
     if i >= warm:
         times.append(ms)
 times.sort()
-print(json.dumps({"name": name, "medianMs": times[len(times) // 2], "torch": torch.__version__, "threads": threads}))
+print(json.dumps({"name": name, "medianMs": times[len(times) // 2], "torch": torch.__version__, "threads": threads,
+                  **({"opacus": opacus.__version__} if dp else {})}))
