@@ -28,6 +28,15 @@
  * command again (fresh noise; load 8.9-17.4, mean 13.3): 88.90% EMA, 89.02% last iterate, 88.90%
  * deployed, in 693 s (296 s features).
  *
+ * resnet8 (GroupNorm, 8 groups; the residual-perturbation experiment's network), measured here
+ * (2026-12-07, one run, nice 5, 1 thread, load average 2-7) with 10 epochs instead of the
+ * recipe's 40 (40 would take about 2.6 hours on this machine):
+ *   rp-onnx experiment dp-sgd --data ../shared/data/fashion-mnist --target-epsilon 3 --model resnet8 --epochs 10 --threads 1 --json
+ * sigma 1.1292 (PRV), 290 steps at q 0.03413, epsilon 2.99981, delta 1e-5: test accuracy 75.22%
+ * with EMA and 76.17% for the last iterate, in 2,360 s. JSON: docs/experiment-dp-sgd-resnet8.json.
+ * Far under dp-cnn (86.4%) and scatternet-linear (88.9%) at the same epsilon; the 40-epoch
+ * recipe was not run.
+ *
  * Privacy: Poisson sampling at rate q = B / N (add/remove adjacency), Gaussian noise from the OS
  * CSPRNG, sigma calibrated so the planned steps end at or below the target epsilon by the
  * library's accountant. Only the parameters (and the averaged parameters derived from them) are
