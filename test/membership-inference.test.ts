@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Graph, Model, makeTensorTypeProto } from '../src/graph/ir.js';
-import { GraphBuilder, float } from '../src/graph/builder.js';
-import { onnx } from '../src/graph/onnx.js';
-import { makeDataset, type Dataset } from '../src/data/index.js';
+import type { Model } from '../src/graph/ir.js';
+import type { Dataset } from '../src/data/index.js';
+import { gaussianData as syntheticData, logisticModel as syntheticModel, K } from './helpers/synthetic-mia.js';
 import { Random } from '../src/random.js';
 import { auc } from '../src/audit/attack-metrics.js';
 import { auditMembership, exampleStats, liraOfflineScores } from '../src/audit/membership-inference.js';
@@ -53,14 +52,9 @@ test('LiRA-offline score by hand', () => {
 // ---- a tiny deployed model: logistic regression (Flatten, MatMul, Add), optionally noisy ----
 
 const D = 256;
-const K = 4;
-
-function gaussianData(n: number, rng: Random, name: string): Dataset {
-  const images = new Float32Array(n * D);
-  for (let i = 0; i < images.length; i++) images[i] = rng.normal() / Math.sqrt(D);
-  const labels = Int32Array.from({ length: n }, () => rng.int(K));
-  return makeDataset({ images, labels, count: n, shape: [1, 1, D], classes: K, name, source: 'synthetic' });
-}
+const SHAPE = { dims: D, divisor: Math.sqrt(D) };
+const gaussianData = (n: number, rng: Random, name: string): Dataset => syntheticData(n, rng, name, SHAPE);
+const logisticModel = (w: Float32Array, noiseStd = 0): Model => syntheticModel(w, { dims: D, noiseStd });
 
 /** A "trained" model that memorizes: W[:, c] = s * sum of the training examples of class c. */
 function memorizingWeights(train: Dataset, s: number): Float32Array {
@@ -69,24 +63,6 @@ function memorizingWeights(train: Dataset, s: number): Float32Array {
     for (let d = 0; d < D; d++) w[d * K + train.labels[i]!]! += s * train.images[i * D + d]!;
   }
   return w;
-}
-
-function logisticModel(w: Float32Array, noiseStd = 0): Model {
-  const g = new Graph({ name: 'logreg' });
-  g.inputs.push({ name: 'input', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', 1, 1, D] }) });
-  const b = new GraphBuilder(g);
-  const flat = b.op1('Flatten', ['input'], { axis: 1 });
-  const W = b.initializer('W', [D, K], w);
-  const bias = b.initializer('b', [K], new Float32Array(K));
-  let logits = b.op1('Add', [b.op1('MatMul', [flat, W]), bias]);
-  if (noiseStd > 0) {
-    const noise = b.op1('RandomNormalLike', [logits], { mean: float(0), scale: float(noiseStd) });
-    logits = b.op1('Add', [logits, noise]);
-  }
-  g.nodes[g.nodes.length - 1]!.outputs[0] = 'logits';
-  g.outputs.push({ name: 'logits', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', K] }) });
-  const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })] });
-  return new Model(proto, g);
 }
 
 /** float64 reference: per-example losses of x -> x W. */

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph, Model, makeTensorTypeProto } from '../../src/graph/ir.js';
-import { GraphBuilder } from '../../src/graph/builder.js';
+import { GraphBuilder, float } from '../../src/graph/builder.js';
 import { onnx } from '../../src/graph/onnx.js';
 import { makeDataset, type Dataset } from '../../src/data/index.js';
 import { Random } from '../../src/random.js';
@@ -15,22 +15,30 @@ import { writeNpy } from './npy.js';
 export const D = 64;
 export const K = 4;
 
-export function gaussianData(n: number, rng: Random, name = 'gauss'): Dataset {
-  const images = new Float32Array(n * D);
-  for (let i = 0; i < images.length; i++) images[i] = rng.normal();
+/** `dims` features (default D) drawn N(0, 1) / divisor, labels uniform over K classes. */
+export function gaussianData(n: number, rng: Random, name = 'gauss', o: { dims?: number; divisor?: number } = {}): Dataset {
+  const dims = o.dims ?? D;
+  const divisor = o.divisor ?? 1;
+  const images = new Float32Array(n * dims);
+  for (let i = 0; i < images.length; i++) images[i] = rng.normal() / divisor;
   const labels = Int32Array.from({ length: n }, () => rng.int(K));
-  return makeDataset({ images, labels, count: n, shape: [1, 1, D], classes: K, name, source: 'synthetic' });
+  return makeDataset({ images, labels, count: n, shape: [1, 1, dims], classes: K, name, source: 'synthetic' });
 }
 
-/** Logistic regression with zero initial weights (deterministic, no init randomness). */
-export function logisticModel(w = new Float32Array(D * K)): Model {
+/**
+ * Logistic regression over `dims` features (default D) with weights w (default zero: no init
+ * randomness); with noiseStd > 0 the deployed logits get Gaussian noise (RandomNormalLike).
+ */
+export function logisticModel(w?: Float32Array, o: { dims?: number; noiseStd?: number } = {}): Model {
+  const dims = o.dims ?? D;
   const g = new Graph({ name: 'logreg' });
-  g.inputs.push({ name: 'input', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', 1, 1, D] }) });
+  g.inputs.push({ name: 'input', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', 1, 1, dims] }) });
   const b = new GraphBuilder(g);
   const flat = b.op1('Flatten', ['input'], { axis: 1 });
-  const W = b.initializer('W', [D, K], w);
+  const W = b.initializer('W', [dims, K], w ?? new Float32Array(dims * K));
   const bias = b.initializer('b', [K], new Float32Array(K));
-  b.op1('Add', [b.op1('MatMul', [flat, W]), bias]);
+  const logits = b.op1('Add', [b.op1('MatMul', [flat, W]), bias]);
+  if (o.noiseStd) b.op1('Add', [logits, b.op1('RandomNormalLike', [logits], { mean: float(0), scale: float(o.noiseStd) })]);
   g.nodes[g.nodes.length - 1]!.outputs[0] = 'logits';
   g.outputs.push({ name: 'logits', type: makeTensorTypeProto({ dtype: 'float32', shape: ['N', K] }) });
   const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })] });
