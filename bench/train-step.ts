@@ -12,10 +12,9 @@
  * - standalone: after our rounds, several fresh PyTorch processes run alone, best median kept
  *   (PyTorch's step time here is bimodal across processes; the best is its fast mode), half of
  *   them with OpenMP's default wait policy and half with OMP_WAIT_POLICY=PASSIVE.
- * The interleaved twin runs with OMP_WAIT_POLICY=PASSIVE, as our sessions run without intra-op
- * spinning: on this shared 2-core machine spinning threads made PyTorch's ResNet-8 step ~1.8x
- * slower (800 vs 420-480 ms at load ~4), and a twin spinning between its steps would also slow
- * ours.
+ * The interleaved twin runs with OMP_WAIT_POLICY=PASSIVE: a twin spinning while it waits for its
+ * next step would slow ours, and on this 2-core machine spinning made PyTorch's own ResNet-8 step
+ * ~1.8x slower (800 vs 420-480 ms at load ~4). The standalone processes try both policies.
  */
 import { spawn, execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';

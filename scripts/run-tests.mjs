@@ -20,5 +20,8 @@ function find(dir) {
 }
 const args = process.argv.slice(2);
 const files = args.some((a) => a.endsWith('.ts')) ? [] : find('test').sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...args, ...files], { stdio: 'inherit' });
+// onnxruntime's threads sleep instead of spinning (src/runtime/session.ts): the suite runs many
+// sessions and child processes side by side, where spinning threads only take cores from them.
+const env = { ...process.env, RP_ONNX_SPIN: process.env.RP_ONNX_SPIN ?? '0' };
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...args, ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -38,11 +38,13 @@ export interface CreateSessionOptions {
   feedNoise?: boolean;
   /**
    * Let onnxruntime's intra-op threads spin between parallel sections instead of sleeping
-   * (default false). Spinning threads hold a core while there is nothing to run (while the
-   * optimizer or the noise generator works on the main thread, and in every idle session): on
-   * this 2-core machine, shared (load average ~4), a ResNet-8 training step at batch 128 took
-   * 0.64-0.67x the time with spinning off (separate processes, alternated), ResNet-20 0.78x
-   * (bench/train-session-options.ts, bench/README.md).
+   * (default: on, onnxruntime's own default, unless the environment sets RP_ONNX_SPIN=0).
+   * Spinning threads hold a core while there is nothing to run (while the optimizer or the noise
+   * generator works on the main thread, and in every idle session): it pays on a machine the
+   * process has to itself and costs on a shared one. A ResNet-8 training step at batch 128, 2
+   * threads, separate processes alternated: quiet machine (load ~1.5, 3 pairs) 151-155 ms
+   * spinning vs 173-181 ms not (ResNet-20 510-590 vs 528-606 ms); shared machine (load ~4) 655-658
+   * vs 421-441 ms (bench/README.md). The test runner sets RP_ONNX_SPIN=0.
    */
   intraOpSpinning?: boolean;
 }
@@ -163,7 +165,7 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: opts.intraOpSpinning ? '1' : '0' } } },
+    extra: { session: { intra_op: { allow_spinning: (opts.intraOpSpinning ?? process.env.RP_ONNX_SPIN !== '0') ? '1' : '0' } } },
     ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads } : {}),
   };
   let session: ort.InferenceSession;
