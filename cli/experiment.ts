@@ -7,7 +7,7 @@ import { Flags } from './flags.js';
 import { ProgressLine } from './progress.js';
 import { checkOutputDir, writeFileAtomic } from '../src/fs-atomic.js';
 import { loadDataDir, findFashionMnist, defaultDataDir } from '../src/data/index.js';
-import { runResidualPerturbationExperiment, SETTINGS, SETTING_NAMES, type Setting, type SettingName } from '../src/experiments/residual-perturbation.js';
+import { checkSettingFits, runResidualPerturbationExperiment, SETTINGS, SETTING_NAMES, type Setting, type SettingName } from '../src/experiments/residual-perturbation.js';
 import { experimentHtml, markdownTables, READING_NOTE, settingDescription } from '../src/experiments/residual-perturbation-report.js';
 import { toolVersion } from './tool-version.js';
 import { RpOnnxError } from '../src/errors.js';
@@ -80,9 +80,7 @@ export function register(program: Command): void {
       const train = loadDataDir(dir, { split: 'train' });
       const test = loadDataDir(dir, { split: 'test' });
       if (train.shape.join('x') !== '1x28x28') throw new RpOnnxError(`${dir}: the experiment needs 1x28x28 images (Fashion-MNIST), got ${train.shape.join('x')}`);
-      for (const s of settings) {
-        if (train.count < 2 * s.members) throw new RpOnnxError(`${dir}: the ${s.name} setting needs ${2 * s.members} training images (members and non-members), the data has ${train.count}`);
-      }
+      for (const s of settings) checkSettingFits(s, train, dir);
       // Connect before any work: a wrong --queue fails at once.
       const runner = o.queue ? await (await import('../src/jobs/bullmq.js')).QueueRunner.connect(o.queue) : undefined;
       const progress = new ProgressLine(true);

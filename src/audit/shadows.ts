@@ -85,12 +85,6 @@ export function shadowDraws(shadows: number, poolSize: number, seed: number): Sh
   return m.map((row, index) => ({ index, seed: seeds.int(2 ** 31), include: [...row.keys()].filter((i) => row[i] === 1) }));
 }
 
-/** The K jobs of a task, each seeded from (seed, index). */
-export function shadowJobs(task: ShadowTask, shadows: number, seed: number): ShadowJob[] {
-  const poolSize = task.pool.reduce((s, p) => s + p.indices.length, 0);
-  return shadowDraws(shadows, poolSize, seed).map((d) => ({ task, ...d }));
-}
-
 /** include[k][i] = 1 when draw k trains on pool position i (the form auditMembership takes). */
 export function inclusionRows(draws: readonly ShadowDraw[], poolSize: number): Uint8Array[] {
   return draws.map((d) => {

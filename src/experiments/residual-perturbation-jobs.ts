@@ -13,7 +13,7 @@ import { RpOnnxError } from '../errors.js';
 import { InProcessRunner } from '../jobs/in-process.js';
 import type { JobHandler, JobProgress, JobRunner } from '../jobs/runner.js';
 import { modelBytes, modelFromBytes } from '../audit/shadows.js';
-import { trainExperimentModel, type ModelSpec, type TrainedModel } from './residual-perturbation.js';
+import { IN_PROCESS_DATA, trainExperimentModel, type ModelSpec, type TrainedModel } from './residual-perturbation.js';
 
 export const EXPERIMENT_MODEL_JOB_NAME = 'experiment-model';
 
@@ -69,7 +69,7 @@ export function inProcessExperimentRunner(context: { train: Dataset; test: Datas
 
 /** Trains every spec as a job (equal specs once) and returns the models in spec order. */
 export async function trainModels(specs: readonly ModelSpec[], runner: JobRunner, data: string, onProgress?: (p: JobProgress) => void): Promise<TrainedModel[]> {
-  const jobs = specs.map((s): ExperimentModelJob => ({ experiment: 'residual-perturbation', data: data === '(in process)' ? data : resolve(data), ...s }));
+  const jobs = specs.map((s): ExperimentModelJob => ({ experiment: 'residual-perturbation', data: data === IN_PROCESS_DATA ? data : resolve(data), ...s }));
   const ids = jobs.map(experimentJobId);
   const unique = [...new Map(ids.map((id, i) => [id, i] as const)).entries()];
   const results = await runner.run<ExperimentModelJob, ExperimentModelResult>(unique.map(([id, i]) => ({ id, name: EXPERIMENT_MODEL_JOB_NAME, data: jobs[i]! })), onProgress);

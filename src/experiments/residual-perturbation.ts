@@ -186,6 +186,14 @@ export interface TrainedModel {
   dp?: { epsilon: number | null; sigma: number; delta: number; oneRun: OneRunAuditResult | null };
 }
 
+/** The job data folder of models trained in this process (the in-process runner has the splits). */
+export const IN_PROCESS_DATA = '(in process)';
+
+/** Refuses a train split too small for a setting's members and non-members (train images 0..2N-1). */
+export function checkSettingFits(s: Setting, train: Dataset, source?: string): void {
+  if (train.count < 2 * s.members) throw new RpOnnxError(`${source ? `${source}: ` : ''}the ${s.name} setting needs ${2 * s.members} training images (members and non-members), the data has ${train.count}`);
+}
+
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 
 /**
@@ -193,14 +201,14 @@ const range = (from: number, to: number) => Array.from({ length: Math.max(0, to 
  * recipe's 2048. The recipe's own rate (2048 / 60,000) leaves a few examples per step on these
  * small member sets, and the noise then swamps them: at 1,000 members, 30 epochs, epsilon 3
  * (PRV), lr 4, C 0.1, EMA, the test accuracy was 11.2% with a batch of 34, 37.9% with 125, 46.0%
- * with 256 and 46.9% with 500 (one seed each, 2026-12-07).
+ * with 256 and 46.9% with 500 (one seed each, 2026-12-07; scripts/dev/dp-batch-sweep.ts).
  */
 export const dpBatchSize = (members: number) => Math.min(DP_SGD_RECIPES.resnet8.batchSize, Math.max(1, Math.round(members / 4)));
 
 /** Trains one model of the experiment on the train split `train`. */
 export async function trainExperimentModel(spec: ModelSpec, train: Dataset, onProgress?: (fraction: number) => void): Promise<TrainedModel> {
   const { setting, recipe, seed } = spec;
-  if (train.count < 2 * setting.members) throw new RpOnnxError(`the ${setting.name} setting needs ${2 * setting.members} training images (members and non-members), the data has ${train.count}`);
+  checkSettingFits(setting, train);
   const data = subset(train, spec.include ?? range(0, setting.members), spec.include ? `${setting.name}-shadow` : `${setting.name}-members`);
   const within = (p: { epoch: number; step: number; stepsInEpoch: number; epochs: number }) => onProgress?.((p.epoch - 1 + p.step / p.stepsInEpoch) / p.epochs);
   const base = (norm: 'batch' | 'group') => buildResNet('resnet8', { inChannels: 1, classes: 10, imageSize: 28, norm, seed });
@@ -237,7 +245,7 @@ export const canariesFor = (s: Setting, canaries?: number) => canaries ?? Math.m
 
 /** The audited pool of a setting: members, non-members, RMIA population and the shadows' draws. */
 export function settingPool(s: Setting, o: Pick<ExperimentOptions, 'train' | 'test' | 'shadows' | 'seed'>): AuditPool {
-  if (o.train.count < 2 * s.members) throw new RpOnnxError(`the ${s.name} setting needs ${2 * s.members} training images (members and non-members), the data has ${o.train.count}`);
+  checkSettingFits(s, o.train);
   return planAuditPool({
     train: o.train, trainDir: '.', test: o.test, testDir: '.', used: range(0, s.members), count: s.members, nonMembersFrom: 'train',
     population: Math.min(POPULATION, s.members), shadows: o.shadows, seed: o.seed,
@@ -286,7 +294,7 @@ export async function runResidualPerturbationExperiment(o: ExperimentOptions): P
   if (o.settings.length === 0) throw new RpOnnxError('the experiment needs at least one setting');
   const jobsModule = await import('./residual-perturbation-jobs.js');
   const runner = o.jobs?.runner ?? jobsModule.inProcessExperimentRunner({ train: o.train, test: o.test });
-  const data = o.jobs?.data ?? '(in process)';
+  const data = o.jobs?.data ?? IN_PROCESS_DATA;
   try {
     const pools = new Map(o.settings.map((s) => [s.name, settingPool(s, o)] as const));
     const plan = planRows(o, pools);
