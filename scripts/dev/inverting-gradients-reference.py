@@ -27,50 +27,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
+from leakage_models import LeNet, ResNet8
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
-
-
-class LeNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 12, 5, padding=2, stride=2), nn.Sigmoid(),
-            nn.Conv2d(12, 12, 5, padding=2, stride=2), nn.Sigmoid(),
-            nn.Conv2d(12, 12, 5, padding=2, stride=1), nn.Sigmoid(),
-        )
-        self.fc = nn.Sequential(nn.Linear(588, 10))
-
-    def forward(self, x):
-        out = self.body(x)
-        return self.fc(out.view(out.size(0), -1))
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
-
-    def forward(self, x):
-        h = F.relu(self.conv1(x))
-        h = self.conv2(h)
-        return F.relu(h + (self.shortcut(x) if self.shortcut is not None else x))
-
-
-class ResNet8(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
-        self.stages = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
-        self.fc = nn.Linear(64, 10)
-
-    def forward(self, x):
-        h = self.stages(F.relu(self.stem(x)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
 
 
 def load(kind):
