@@ -10,9 +10,8 @@ import { buildResNet } from '../models/index.js';
 import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
 import { nchwcConvolutions } from '../src/passes/nchwc-conv.js';
 import { encodeModel } from '../src/graph/io.js';
-import { tensorToFloat32 } from '../src/graph/tensor.js';
-import { Random } from '../src/random.js';
 import { median } from './result.js';
+import { trainingFeeds } from './graph.js';
 
 const name = process.env.MODEL ?? 'resnet8';
 const N = Number(process.env.BATCH ?? 128);
@@ -26,17 +25,7 @@ const tg = buildTrainingGraph(model, { loss: 'cross-entropy', batchNorm: 'train'
 const blocked = nchwcConvolutions(tg.model, block);
 console.log(`${blocked.rewritten} convolutions rewritten; skipped: ${blocked.skipped.map((s) => `${s.node} (${s.reason})`).join('; ') || 'none'}`);
 const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: process.env.SPIN === '0' ? '0' : '1' } } } };
-const rng = new Random(1);
-const x = new Float32Array(N * cin * size * size); rng.fillNormal(x);
-const feeds: Record<string, ort.Tensor> = {
-  [tg.inputs.data[0]!]: new ort.Tensor('float32', x, [N, cin, size, size]),
-  [tg.inputs.labels]: new ort.Tensor('int64', BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 10)), [N]),
-};
-for (const p of tg.params) feeds[p.name] = new ort.Tensor('float32', tensorToFloat32(model.graph.initializers.get(p.name)!), p.shape);
-for (const st of tg.outputs.bnStats ?? []) {
-  const t = model.graph.initializers.get(st.running)!;
-  feeds[st.running] = new ort.Tensor('float32', tensorToFloat32(t), t.dims.map(Number));
-}
+const feeds = trainingFeeds(model, tg, N, [cin, size, size]);
 const runs = await Promise.all(([['as built (generic Conv on fed weights)', tg.model], ['fed-weight Convs on NCHWc', blocked.model]] as const)
   .map(async ([label, m]) => ({ label, s: await ort.InferenceSession.create(encodeModel(m.toProto()), opts), t: [] as number[], out: {} as ort.InferenceSession.ReturnType })));
 for (const r of runs) r.out = await r.s.run(feeds);

@@ -10,9 +10,8 @@ import * as ort from 'onnxruntime-node';
 import { buildResNet } from '../models/index.js';
 import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
 import { encodeModel } from '../src/graph/io.js';
-import { tensorToFloat32 } from '../src/graph/tensor.js';
-import { Random } from '../src/random.js';
 import { median } from './result.js';
+import { trainingFeeds } from './graph.js';
 
 const name = process.env.MODEL ?? 'resnet8';
 const N = Number(process.env.BATCH ?? 128);
@@ -32,17 +31,7 @@ const variants: Record<string, ort.InferenceSession.SessionOptions> = {
   'intra-op spinning on (onnxruntime default)': { ...base, extra: { session: { intra_op: { allow_spinning: '1' } } } },
   'executionMode parallel, 2 inter-op': { ...base, executionMode: 'parallel', interOpNumThreads: 2 },
 };
-const rng = new Random(1);
-const x = new Float32Array(N * cin * size * size); rng.fillNormal(x);
-const feeds: Record<string, ort.Tensor> = {
-  [tg.inputs.data[0]!]: new ort.Tensor('float32', x, [N, cin, size, size]),
-  [tg.inputs.labels]: new ort.Tensor('int64', BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 10)), [N]),
-};
-for (const p of tg.params) feeds[p.name] = new ort.Tensor('float32', tensorToFloat32(model.graph.initializers.get(p.name)!), p.shape);
-for (const st of tg.outputs.bnStats ?? []) {
-  const t = model.graph.initializers.get(st.running)!;
-  feeds[st.running] = new ort.Tensor('float32', tensorToFloat32(t), t.dims.map(Number));
-}
+const feeds = trainingFeeds(model, tg, N, [cin, size, size]);
 const runs = await Promise.all(Object.entries(variants).map(async ([label, o]) => ({ label, s: await ort.InferenceSession.create(bytes, o), t: [] as number[] })));
 for (const r of runs) await r.s.run(feeds);
 for (let i = 0; i < rounds; i++) for (const r of runs) { const t0 = performance.now(); await r.s.run(feeds); r.t.push(performance.now() - t0); }

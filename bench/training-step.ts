@@ -9,8 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { buildModel } from '../models/index.js';
 import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
 import { encodeModel } from '../src/graph/io.js';
-import { tensorToFloat32 } from '../src/graph/tensor.js';
-import { Random } from '../src/random.js';
+import { trainingFeeds } from './graph.js';
 
 const name = process.argv[2] ?? 'resnet8';
 const bn = (process.argv[3] ?? 'train') as 'train' | 'frozen';
@@ -21,18 +20,7 @@ const tg = buildTrainingGraph(model, { loss: 'cross-entropy', batchNorm: bn });
 const buildMs = performance.now() - t0;
 const profile = process.env.PROFILE === '1';
 const s = await ort.InferenceSession.create(encodeModel(tg.model.toProto()), { intraOpNumThreads: Number(process.env.THREADS ?? 2), interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } }, enableProfiling: profile, profileFilePrefix: '/tmp/rp-train-profile' });
-const rng = new Random(1);
-const x = new Float32Array(N * 28 * 28);
-rng.fillNormal(x);
-const feeds: Record<string, ort.Tensor> = {
-  [tg.inputs.data[0]!]: new ort.Tensor('float32', x, [N, 1, 28, 28]),
-  [tg.inputs.labels]: new ort.Tensor('int64', BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 10)), [N]),
-};
-for (const p of tg.params) feeds[p.name] = new ort.Tensor('float32', tensorToFloat32(model.graph.initializers.get(p.name)!), p.shape);
-for (const st of tg.outputs.bnStats ?? []) {
-  const t = model.graph.initializers.get(st.running)!;
-  feeds[st.running] = new ort.Tensor('float32', tensorToFloat32(t), t.dims.map(Number));
-}
+const feeds = trainingFeeds(model, tg, N, [1, 28, 28]);
 for (let i = 0; i < 3; i++) await s.run(feeds);
 const times: number[] = [];
 for (let i = 0; i < Number(process.env.ROUNDS ?? 15); i++) {
