@@ -24,7 +24,7 @@ const describeSettings = (s: Readonly<Record<SettingName, Setting>>) => SETTING_
  * ~172 minutes of training, ~86 with 2 workers, plus ~12 minutes of queries by the coordinator.
  */
 const QUICK_ESTIMATE = 'about 12 minutes on 1 thread here';
-const FULL_ESTIMATE = 'about 100 minutes with 2 workers (`rp-onnx worker --queue URL --concurrency 2` and --queue URL --threads 1), about 185 in this process';
+const FULL_ESTIMATE = '91 minutes measured with 2 workers here (`rp-onnx worker --queue URL --concurrency 2` and --queue URL --threads 1, on 2 cores shared with other work), about 185 estimated in this process; the committed table and its reading: docs/experiment-residual-perturbation.md';
 
 const RP_DESCRIPTION = `The residual-perturbation paper's comparison re-run with LiRA-online and RMIA: ResNet-8 on Fashion-MNIST, gamma sweep for strategies I (0.5, 1, 2) and II (0.25, 0.5, 1), En5ResNet8 ensembles (I gamma 1, II gamma 0.5), DP-SGD (tuned optimiser, GroupNorm, a quarter of the members per step, PRV accountant) at epsilon 1, 3, 8, in two settings (${describeSettings(SETTINGS.full)}). Per row: test and train accuracy, LiRA-online AUC and TPR at 1% and 0.1% FPR, RMIA AUC, loss-attack AUC, from K shadow models trained with the row's own recipe and defence on random halves of members + non-members; for DP rows the accountant's epsilon and the one-run lower bound (Steinke et al. 2023); training time. Writes a markdown table and an HTML report (accuracy vs TPR at 1% FPR, LiRA-online ROC curves). Full size, default --shadows 4: ${FULL_ESTIMATE}.`;
 

@@ -48,7 +48,7 @@ export interface Setting {
  * The settings at full size and in --quick. overfit is the issue's (1,000 members, 30 epochs).
  * generalizing: 3,000 members seen 3 times each, so the train-test gap stays small, at 9,000
  * example passes per model: 0.3 of an overfit model's 30,000 (the shadows multiply every model;
- * the full run is estimated at about 100 minutes with 2 workers, see cli/experiment.ts). Measured
+ * the full run took 91 minutes with 2 workers, see cli/experiment.ts). Measured
  * here: 76.5% train, 73.3% test accuracy (a small gap at modest accuracy, not the 88% of long
  * training), 16 s per model on 1 thread. --quick scales both down: overfit
  * 200 members for 20 epochs (measured here: 78% train, 58% test accuracy; 400 members for 6
