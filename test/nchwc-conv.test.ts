@@ -46,6 +46,7 @@ test('the fed-weight NCHWc convolution equals the float64 reference convolution 
   const cases: ConvCase[] = [
     { c: 1, o: block, h: 28, k: 3 }, // NCHW input, OIHWBo filter (a stem)
     { c: 3, o: 2 * block, h: 17, k: 3, stride: 2, bias: true },
+    { c: 4, o: block, h: 10, k: 3 }, // NCHW input below one block (AVX2's 8; AVX-512's 16)
     { c: block, o: block, h: 14, k: 3 }, // blocked input, OIHWBiBo filter
     { c: 2 * block, o: 4 * block, h: 9, k: 3, stride: 2 },
     { c: 4 * block, o: 2 * block, h: 7, k: 1, stride: 2, bias: true }, // 1x1 projection
