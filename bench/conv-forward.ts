@@ -7,11 +7,10 @@
  * Run: [THREADS=2] [ROUNDS=15] node --import tsx bench/conv-forward.ts
  */
 import * as ort from 'onnxruntime-node';
-import { encodeModel } from '../src/graph/io.js';
 import { makeTensor } from '../src/graph/tensor.js';
 import { Random } from '../src/random.js';
 import { benchModel } from './graph.js';
-import { median } from './result.js';
+import { printTimed, timeInterleaved } from './interleaved.js';
 
 const N = 128, C = 16, O = 16, H = 28, W = 28, K = 3;
 const threads = Number(process.env.THREADS ?? 2);
@@ -36,15 +35,8 @@ const im2col = benchModel([['X', [N, C, H, W]], ['Wt', [O, C, K, K]]], (b) => {
 });
 const feeds = { X: new ort.Tensor('float32', x, [N, C, H, W]), Wt: new ort.Tensor('float32', w, [O, C, K, K]) };
 const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } };
-const runs = await Promise.all(([['Conv, weight a graph input (training graphs)', asInput], ['Conv, weight an initializer (NCHWc)', asInit], ['im2col (9 Slices + Concat) + one MatMul', im2col]] as const).map(async ([label, m]) => {
-  const s = await ort.InferenceSession.create(encodeModel(m.toProto()), opts);
-  return { label, s, f: Object.fromEntries(s.inputNames.map((n) => [n, feeds[n as 'X' | 'Wt']])), t: [] as number[], out: undefined as Float32Array | undefined };
-}));
-for (const r of runs) await r.s.run(r.f);
-for (let i = 0; i < rounds; i++) for (const r of runs) { const t0 = performance.now(); const o = await r.s.run(r.f); r.t.push(performance.now() - t0); r.out = o[r.s.outputNames[0]!]!.data as Float32Array; }
-const b0 = median(runs[0]!.t);
-for (const r of runs) {
-  let e = 0;
-  for (let i = 0; i < r.out!.length; i++) e = Math.max(e, Math.abs(r.out![i]! - runs[0]!.out![i]!));
-  console.log(`${r.label.padEnd(46)} median ${median(r.t).toFixed(2).padStart(7)} ms  ratio ${(median(r.t) / b0).toFixed(3)}  max |diff| ${e.toExponential(1)}`);
-}
+printTimed(await timeInterleaved([
+  { label: 'Conv, weight a graph input (training graphs)', model: asInput },
+  { label: 'Conv, weight an initializer (NCHWc)', model: asInit },
+  { label: 'im2col (9 Slices + Concat) + one MatMul', model: im2col },
+], feeds, rounds, opts));

@@ -16,7 +16,7 @@ import { makeTensor } from '../src/graph/tensor.js';
 import { Random } from '../src/random.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import { benchModel } from './graph.js';
-import { median } from './result.js';
+import { printTimed, timeInterleaved } from './interleaved.js';
 
 const NCHWC = 'com.microsoft.nchwc';
 const threads = Number(process.env.THREADS ?? 2);
@@ -70,17 +70,11 @@ for (const { name, C, O, H, stride } of layers) {
     return b.op1('ReorderOutput', [y], { channels: O }, { domain: NCHWC });
   }));
   const feeds = { X: new ort.Tensor('float32', x, [N, C, H, H]), Wt: new ort.Tensor('float32', w, [O, C, K, K]) };
-  const runs = await Promise.all(([['generic Conv, weight fed', fed], ['NCHWc Conv, weight an initializer', init], ['NCHWc chain, weight fed', explicit]] as const).map(async ([label, m]) => {
-    const s = await ort.InferenceSession.create(encodeModel(m.toProto()), opts);
-    return { label, s, f: Object.fromEntries(s.inputNames.map((n) => [n, feeds[n as 'X' | 'Wt']])), t: [] as number[], out: undefined as Float32Array | undefined };
-  }));
-  for (const r of runs) await r.s.run(r.f);
-  for (let i = 0; i < rounds; i++) for (const r of runs) { const t0 = performance.now(); const o = await r.s.run(r.f); r.t.push(performance.now() - t0); r.out = o[r.s.outputNames[0]!]!.data as Float32Array; }
-  const b0 = median(runs[0]!.t);
+  const runs = await timeInterleaved([
+    { label: 'generic Conv, weight fed', model: fed },
+    { label: 'NCHWc Conv, weight an initializer', model: init },
+    { label: 'NCHWc chain, weight fed', model: explicit },
+  ], feeds, rounds, opts);
   console.log(name);
-  for (const r of runs) {
-    let e = 0;
-    for (let i = 0; i < r.out!.length; i++) e = Math.max(e, Math.abs(r.out![i]! - runs[0]!.out![i]!));
-    console.log(`  ${r.label.padEnd(36)} median ${median(r.t).toFixed(2).padStart(7)} ms  ratio ${(median(r.t) / b0).toFixed(3)}  max |diff| ${e.toExponential(1)}`);
-  }
+  printTimed(runs, '  ');
 }

@@ -8,10 +8,9 @@
  * Run: [THREADS=2] [ROUNDS=15] [C=16] [O=16] [H=28] node --import tsx bench/conv-wgrad-nchwc.ts
  */
 import * as ort from 'onnxruntime-node';
-import { encodeModel } from '../src/graph/io.js';
 import { Random } from '../src/random.js';
 import { benchModel } from './graph.js';
-import { median } from './result.js';
+import { printTimed, timeInterleaved } from './interleaved.js';
 import { differentiate } from '../src/passes/autodiff/engine.js';
 import { makeTensorTypeProto } from '../src/graph/ir.js';
 import { GraphBuilder } from '../src/graph/builder.js';
@@ -42,13 +41,6 @@ const nchwc = benchModel([['X', [N, C, H, H]], ['dY', [N, O, H, H]]], (b: GraphB
 });
 nchwc.proto.opsetImport.push({ domain: NCHWC, version: 1 });
 const feeds = { X: new ort.Tensor('float32', x, [N, C, H, H]), dY: new ort.Tensor('float32', dy, [N, O, H, H]), Wt: new ort.Tensor('float32', data(O * C * 9), [O, C, 3, 3]) };
-const runs = await Promise.all(([['rule (Slice windows + MatMul)', rule], ['NCHWc conv, batch as channels', nchwc]] as const).map(async ([label, m]) => {
-  const s = await ort.InferenceSession.create(encodeModel(m.toProto()), opts);
-  return { label, s, f: Object.fromEntries(s.inputNames.map((n) => [n, feeds[n as 'X']])), t: [] as number[], out: undefined as Float32Array | undefined };
-}));
-for (const r of runs) r.out = (await r.s.run(r.f))[r.s.outputNames[0]!]!.data as Float32Array;
-for (let i = 0; i < rounds; i++) for (const r of runs) { const t0 = performance.now(); await r.s.run(r.f); r.t.push(performance.now() - t0); }
-let e = 0, m = 0;
-for (let i = 0; i < runs[0]!.out!.length; i++) { e = Math.max(e, Math.abs(runs[0]!.out![i]! - runs[1]!.out![i]!)); m = Math.max(m, Math.abs(runs[0]!.out![i]!)); }
-console.log(`C ${C} O ${O} ${H}x${H} batch ${N}, ${threads} threads: max |diff| / max ${(e / m).toExponential(1)}`);
-for (const r of runs) console.log(`  ${r.label.padEnd(34)} median ${median(r.t).toFixed(2).padStart(7)} ms  ratio ${(median(r.t) / median(runs[0]!.t)).toFixed(3)}`);
+const runs = await timeInterleaved([{ label: 'rule (Slice windows + MatMul)', model: rule }, { label: 'NCHWc conv, batch as channels', model: nchwc }], feeds, rounds, opts);
+console.log(`C ${C} O ${O} ${H}x${H} batch ${N}, ${threads} threads`);
+printTimed(runs, '  ');

@@ -9,8 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { buildResNet } from '../models/index.js';
 import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
 import { nchwcConvolutions } from '../src/passes/nchwc-conv.js';
-import { encodeModel } from '../src/graph/io.js';
-import { median } from './result.js';
+import { printTimed, timeInterleaved } from './interleaved.js';
 import { trainingFeeds } from './graph.js';
 
 const name = process.env.MODEL ?? 'resnet8';
@@ -26,20 +25,6 @@ const blocked = nchwcConvolutions(tg.model, block);
 console.log(`${blocked.rewritten} convolutions rewritten; skipped: ${blocked.skipped.map((s) => `${s.node} (${s.reason})`).join('; ') || 'none'}`);
 const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: process.env.SPIN === '0' ? '0' : '1' } } } };
 const feeds = trainingFeeds(model, tg, N, [cin, size, size]);
-const runs = await Promise.all(([['as built (generic Conv on fed weights)', tg.model], ['fed-weight Convs on NCHWc', blocked.model]] as const)
-  .map(async ([label, m]) => ({ label, s: await ort.InferenceSession.create(encodeModel(m.toProto()), opts), t: [] as number[], out: {} as ort.InferenceSession.ReturnType })));
-for (const r of runs) r.out = await r.s.run(feeds);
-for (const other of runs.slice(1)) {
-  let worst = 0;
-  for (const k of Object.keys(runs[0]!.out)) {
-    const a = runs[0]!.out[k]!.data as Float32Array, c = other.out[k]!.data as Float32Array;
-    let num = 0, den = 0;
-    for (let i = 0; i < a.length; i++) { num = Math.max(num, Math.abs(a[i]! - c[i]!)); den = Math.max(den, Math.abs(a[i]!)); }
-    worst = Math.max(worst, num / (den || 1));
-  }
-  console.log(`${other.label}: ${Object.keys(runs[0]!.out).length} outputs, worst max|diff| / max|value| against the first ${worst.toExponential(2)}`);
-}
-for (let i = 0; i < rounds; i++) for (const r of runs) { const t0 = performance.now(); await r.s.run(feeds); r.t.push(performance.now() - t0); }
-const b0 = median(runs[0]!.t);
-console.log(`${name} (${norm} norm) batch ${N}, ${threads} threads, ${rounds} interleaved rounds, block ${block}`);
-for (const r of runs) console.log(`${r.label.padEnd(44)} median ${median(r.t).toFixed(1).padStart(7)} ms  ratio ${(median(r.t) / b0).toFixed(3)}`);
+const runs = await timeInterleaved([{ label: 'as built (generic Conv on fed weights)', model: tg.model }, { label: 'fed-weight Convs on NCHWc', model: blocked.model }], feeds, rounds, opts);
+console.log(`${name} (${norm} norm) batch ${N}, ${threads} threads, ${rounds} interleaved rounds, block ${block}; every output (loss, gradients, statistics) compared`);
+printTimed(runs);

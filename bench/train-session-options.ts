@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { buildResNet } from '../models/index.js';
 import { buildTrainingGraph } from '../src/passes/autodiff/training-graph.js';
 import { encodeModel } from '../src/graph/io.js';
-import { median } from './result.js';
+import { printTimed, timeInterleaved } from './interleaved.js';
 import { trainingFeeds } from './graph.js';
 
 const name = process.env.MODEL ?? 'resnet8';
@@ -32,9 +32,6 @@ const variants: Record<string, ort.InferenceSession.SessionOptions> = {
   'executionMode parallel, 2 inter-op': { ...base, executionMode: 'parallel', interOpNumThreads: 2 },
 };
 const feeds = trainingFeeds(model, tg, N, [cin, size, size]);
-const runs = await Promise.all(Object.entries(variants).map(async ([label, o]) => ({ label, s: await ort.InferenceSession.create(bytes, o), t: [] as number[] })));
-for (const r of runs) await r.s.run(feeds);
-for (let i = 0; i < rounds; i++) for (const r of runs) { const t0 = performance.now(); await r.s.run(feeds); r.t.push(performance.now() - t0); }
-const b0 = median(runs[0]!.t);
+const runs = await timeInterleaved(Object.entries(variants).map(([label, options]) => ({ label, model: bytes, options })), feeds, rounds);
 console.log(`${name} batch ${N}, ${threads} threads, ${rounds} interleaved rounds`);
-for (const r of runs) console.log(`${r.label.padEnd(44)} median ${median(r.t).toFixed(1).padStart(7)} ms  ratio ${(median(r.t) / b0).toFixed(3)}`);
+printTimed(runs);

@@ -17,7 +17,7 @@
  */
 import { Graph, Node, makeTensorTypeProto, type Dim } from '../graph/ir.js';
 import { inferShapes } from '../graph/shape-inference.js';
-import { dtypeName, tensorToFloat32 } from '../graph/tensor.js';
+import { dtypeName, elementCount, tensorDims, tensorToFloat32 } from '../graph/tensor.js';
 
 /** One noise tensor the runtime must feed: N(mean, scale^2) of `shape` under the name `input`. */
 export interface ExternalNoise {
@@ -121,7 +121,7 @@ export function simplifyNoiseTerms(graph: Graph, noise: ExternalNoise[]): void {
 /** The value of a one-element float32 initializer, or null. */
 function scalarConstant(graph: Graph, name: string): number | null {
   const t = graph.initializers.get(name);
-  if (!t || t.dataType !== FLOAT32 || t.dims.reduce((a: number, d) => a * Number(d), 1) !== 1) return null;
+  if (!t || t.dataType !== FLOAT32 || elementCount(tensorDims(t)) !== 1) return null;
   const v = tensorToFloat32(t)[0];
   return v === undefined || !Number.isFinite(v) ? null : v;
 }

@@ -81,19 +81,33 @@ function nchwcConvRewrite(graph: Graph, types: Map<string, TensorType>, block: n
   };
 }
 
-/**
- * A copy of `model` whose convolutions with fed weights run on onnxruntime's NCHWc kernel with
- * block size `block`; `rewritten` counts them, `skipped` says why the others were not.
- */
-export function nchwcConvolutions(model: Model, block: number): { model: Model; rewritten: number; skipped: { node: string; reason: string }[] } {
-  const m = model.clone();
-  const g = m.graph;
-  if (!g.nodes.some((n) => n.opType === 'Conv' && n.isStandard)) return { model: m, rewritten: 0, skipped: [] };
-  const types = inferShapes(g, { opset: m.opset(), record: false });
+export interface NchwcOutcome {
+  /** Convolutions now on the NCHWc kernel. */
+  rewritten: number;
+  /** The others, each with the reason. */
+  skipped: { node: string; reason: string }[];
+}
+
+/** Whether a standard Conv of `model` takes its weight from anything but an initializer (what this pass rewrites). */
+export function hasFedConvolution(model: Model): boolean {
+  return model.graph.nodes.some((n) => n.opType === 'Conv' && n.isStandard && !model.graph.initializers.has(n.inputs[1]!));
+}
+
+/** Rewrites `model` in place (a session's private copy): its fed-weight convolutions onto the NCHWc kernel of block size `block`. */
+export function rewriteNchwcConvolutions(model: Model, block: number): NchwcOutcome {
+  if (!model.graph.nodes.some((n) => n.opType === 'Conv' && n.isStandard)) return { rewritten: 0, skipped: [] };
+  const g = model.graph;
+  const types = inferShapes(g, { opset: model.opset(), record: false });
   const { applied, skipped } = applyRewrite(g, nchwcConvRewrite(g, types, block));
   if (applied.length > 0) {
-    m.setOpset(NCHWC_DOMAIN, 1);
+    model.setOpset(NCHWC_DOMAIN, 1);
     g.toposort();
   }
-  return { model: m, rewritten: applied.length, skipped: skipped.map((s) => ({ node: s.match.node.name, reason: s.reason })) };
+  return { rewritten: applied.length, skipped: skipped.map((s) => ({ node: s.match.node.name, reason: s.reason })) };
+}
+
+/** A copy of `model` with its fed-weight convolutions on the NCHWc kernel (`rewriteNchwcConvolutions`). */
+export function nchwcConvolutions(model: Model, block: number): NchwcOutcome & { model: Model } {
+  const m = model.clone();
+  return { model: m, ...rewriteNchwcConvolutions(m, block) };
 }

@@ -20,7 +20,7 @@ import { RpOnnxError } from '../errors.js';
 import { withNoiseSeeds, type NoiseSeed } from './noise-seeding.js';
 import { externalizeNoise, simplifyNoiseTerms } from '../passes/externalize-noise.js';
 import { NoiseFeed } from './noise-feed.js';
-import { nchwcConvolutions } from '../passes/nchwc-conv.js';
+import { hasFedConvolution, rewriteNchwcConvolutions } from '../passes/nchwc-conv.js';
 import { nchwcBlockSize } from './nchwc.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -53,7 +53,8 @@ export interface CreateSessionOptions {
    * Run convolutions whose weights are fed (training graphs, attacks) on onnxruntime's blocked
    * NCHWc kernel, which onnxruntime itself only uses for initializer weights (default: on for the
    * CPU provider where onnxruntime has the kernel, unless the environment sets RP_ONNX_NCHWC=0;
-   * src/passes/nchwc-conv.ts). A ResNet-8 training step at batch 128: 0.84x the time (bench/README.md).
+   * src/passes/nchwc-conv.ts). A ResNet-8 training step at batch 128 in a process of its own: 0.68-0.87x
+   * the time, ResNet-20 0.89-0.92x (bench/README.md).
    */
   nchwc?: boolean;
 }
@@ -142,11 +143,6 @@ export class RpSession {
   }
 }
 
-/** Whether a standard Conv of `model` takes its weight from anything but an initializer. */
-function hasFedConvolution(model: Model): boolean {
-  return model.graph.nodes.some((n) => n.opType === 'Conv' && n.isStandard && !model.graph.initializers.has(n.inputs[1]!));
-}
-
 function oneLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n').map((s) => s.trim()).filter(Boolean).join(' ');
 }
@@ -178,7 +174,11 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
   let nchwc = 0;
   if (ep === 'cpu' && (opts.nchwc ?? process.env.RP_ONNX_NCHWC !== '0') && hasFedConvolution(runnable)) {
     const block = await nchwcBlockSize();
-    if (block !== null) ({ model: runnable, rewritten: nchwc } = nchwcConvolutions(runnable, block));
+    if (block !== null) {
+      // The noise pass may already have made the session's private copy.
+      if (runnable === model) runnable = model.clone();
+      nchwc = rewriteNchwcConvolutions(runnable, block).rewritten;
+    }
   }
   const { model: seeded, seeds } = withNoiseSeeds(runnable, noiseSeed);
   const options: ort.InferenceSession.SessionOptions = {
