@@ -4,12 +4,16 @@
  * low 8 bits = layer, upper 24 bits (signed) = position. The TypeScript generator is the
  * reference and the fallback; test/ziggurat.test.ts checks that both give the same values.
  *
- * Why C: V8 runs the fast path in about 5 ns per value, onnxruntime's RandomNormalLike in about
- * 6; compiled C runs it in about 1.5, which is what keeps a perturbed model's latency within 10%
- * of the plain one.
+ * Why C: V8 runs the loop in about 6 ns per value, onnxruntime's RandomNormalLike in about 6;
+ * compiled C in about 2.3 (2.8M values on this machine's AMD EPYC), which keeps a perturbed
+ * ResNet-18's inference at 1.09-1.14x the plain one's (1.41-1.46x on RandomNormalLike).
  *
  * JS API: fill(out: Float32Array, state: Int32Array(4), mean: number, scale: number): undefined.
  * The state is read and written back, so the TypeScript class owns it (seeding, forks, reseeding).
+ * fillAsync(out, state, mean, scale): Promise<undefined> does the same on a libuv worker thread
+ * (the state is read at the call and written back when the promise settles), so that the noise of
+ * a session's next run is drawn while onnxruntime computes the current one; the caller must not
+ * touch `out` or `state` until the promise settles.
  */
 #include <math.h>
 #include <stdint.h>
@@ -78,15 +82,28 @@ static double slow_path(xoshiro *s, int32_t j, int iz) {
   }
 }
 
-/* Same order of draws as the TypeScript fill: each miss of the fast path is finished at once. */
+/*
+ * Same order of draws as the TypeScript fill: each miss of the fast path is finished at once.
+ * The state lives in a local copy and goes through memory only around a miss: with `s` used
+ * directly, the compiler stored it back after every word (the slow path takes its address),
+ * which cost 3.3 ns per value in the addon against 2.3 with the copy.
+ */
 static void fill(float *out, size_t n, xoshiro *s, double mean, double scale) {
+  xoshiro x = *s;
   for (size_t i = 0; i < n; i++) {
-    const int32_t w = next_word(s);
+    const int32_t w = next_word(&x);
     const int iz = w & 255;
     const int32_t j = w >> 8;
-    const double z = abs(j) < kn[iz] ? j * wn[iz] : slow_path(s, j, iz);
+    double z;
+    if (abs(j) < kn[iz]) z = j * wn[iz];
+    else {
+      xoshiro slow = x;
+      z = slow_path(&slow, j, iz);
+      x = slow;
+    }
     out[i] = (float)(mean + scale * z);
   }
+  *s = x;
 }
 
 static napi_value js_fill(napi_env env, napi_callback_info info) {
@@ -113,10 +130,82 @@ static napi_value js_fill(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref out_ref, state_ref;
+  float *out;
+  size_t n;
+  int32_t *state;
+  xoshiro s;
+  double mean, scale;
+} fill_job;
+
+static void fill_execute(napi_env env, void *data) {
+  (void)env;
+  fill_job *job = (fill_job *)data;
+  fill(job->out, job->n, &job->s, job->mean, job->scale);
+}
+
+static void fill_complete(napi_env env, napi_status status, void *data) {
+  fill_job *job = (fill_job *)data;
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  if (status == napi_ok) {
+    job->state[0] = (int32_t)job->s.a; job->state[1] = (int32_t)job->s.b;
+    job->state[2] = (int32_t)job->s.c; job->state[3] = (int32_t)job->s.d;
+    napi_resolve_deferred(env, job->deferred, undefined);
+  } else {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "noise fill was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  }
+  napi_delete_reference(env, job->out_ref);
+  napi_delete_reference(env, job->state_ref);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_fill_async(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) { napi_throw_type_error(env, NULL, "fillAsync(out, state, mean, scale)"); return NULL; }
+  napi_typedarray_type t1, t2;
+  size_t n, n2;
+  void *data, *sdata;
+  if (napi_get_typedarray_info(env, argv[0], &t1, &n, &data, NULL, NULL) != napi_ok || t1 != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "out must be a Float32Array"); return NULL;
+  }
+  if (napi_get_typedarray_info(env, argv[1], &t2, &n2, &sdata, NULL, NULL) != napi_ok || t2 != napi_int32_array || n2 != 4) {
+    napi_throw_type_error(env, NULL, "state must be an Int32Array of length 4"); return NULL;
+  }
+  fill_job *job = (fill_job *)calloc(1, sizeof(fill_job));
+  if (!job) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  napi_get_value_double(env, argv[2], &job->mean);
+  napi_get_value_double(env, argv[3], &job->scale);
+  job->out = (float *)data;
+  job->n = n;
+  job->state = (int32_t *)sdata;
+  job->s = (xoshiro){ (uint32_t)job->state[0], (uint32_t)job->state[1], (uint32_t)job->state[2], (uint32_t)job->state[3] };
+  /* The references keep both arrays (and their backing stores) alive until the job completes. */
+  napi_create_reference(env, argv[0], 1, &job->out_ref);
+  napi_create_reference(env, argv[1], 1, &job->state_ref);
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "rp_ziggurat_fill", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, fill_execute, fill_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   init_tables();
-  napi_value fn_fill;
+  napi_value fn_fill, fn_fill_async;
   napi_create_function(env, "fill", NAPI_AUTO_LENGTH, js_fill, NULL, &fn_fill);
   napi_set_named_property(env, exports, "fill", fn_fill);
+  napi_create_function(env, "fillAsync", NAPI_AUTO_LENGTH, js_fill_async, NULL, &fn_fill_async);
+  napi_set_named_property(env, exports, "fillAsync", fn_fill_async);
   return exports;
 }

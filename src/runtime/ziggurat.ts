@@ -5,9 +5,10 @@
  * Why not onnxruntime's RandomNormalLike: its CPU kernel draws through std::normal_distribution on
  * minstd_rand0, about 6 ns per value on one thread here, which made a perturbed ResNet-18 25%
  * slower than the plain one. The same loop in C (native/ziggurat.c, used when built) costs about
- * 1.7 ns; in V8 (the fallback here) about 5. It is exact: ~98.5% of the draws take the fast path
- * (one word, one table compare, one multiply); the rest go through the wedge / tail tests of the
- * original algorithm, so the output is N(0, 1), not an approximation.
+ * 2.3 ns; in V8 (the fallback here) about 6 (2.8M values, this machine's AMD EPYC). It is
+ * exact: ~98.5% of the draws take the fast path (one word, one table compare, one multiply); the
+ * rest go through the wedge / tail tests of the original algorithm, so the output is N(0, 1), not
+ * an approximation.
  *
  * Word layout: the low 8 bits pick the layer, the upper 24 bits (signed) are the position in it,
  * so the layer choice and the value use disjoint bits (the original RNOR shares them).
@@ -26,6 +27,8 @@ import { dirname, join } from 'node:path';
 /** The C fill of native/ziggurat.c, when it was built (npm install builds it where a compiler exists). */
 interface NativeZiggurat {
   fill(out: Float32Array, state: Int32Array, mean: number, scale: number): void;
+  /** The same fill on a libuv worker thread; `state` is written back when the promise settles. */
+  fillAsync(out: Float32Array, state: Int32Array, mean: number, scale: number): Promise<void>;
 }
 
 function loadNative(): NativeZiggurat | null {
@@ -82,6 +85,8 @@ const fn = new Float64Array(LAYERS);
 export class ZigguratNormal {
   /** xoshiro128++ state (four 32-bit words, never all zero). */
   private readonly s = new Int32Array(4);
+  /** The unfinished `fillAsync`, which owns the state until it settles. */
+  private pending: Promise<void> | null = null;
 
   /** A generator from a number (reproducible) or, without one, from the OS CSPRNG. */
   constructor(seed?: number) {
@@ -91,6 +96,7 @@ export class ZigguratNormal {
 
   /** A fresh 128-bit state from the OS CSPRNG. */
   reseed(): void {
+    this.assertIdle();
     do randomFillSync(this.s);
     while ((this.s[0]! | this.s[1]! | this.s[2]! | this.s[3]!) === 0);
   }
@@ -110,6 +116,7 @@ export class ZigguratNormal {
 
   /** A distinct generator for another consumer: secure stays secure, seeded stays reproducible. */
   fork(secure: boolean): ZigguratNormal {
+    this.assertIdle();
     return secure ? new ZigguratNormal() : new ZigguratNormal(this.word() >>> 0);
   }
 
@@ -135,8 +142,36 @@ export class ZigguratNormal {
    * (same values as the TypeScript loop, see test/ziggurat.test.ts).
    */
   fill(out: Float32Array | Float64Array, mean = 0, scale = 1): void {
+    this.assertIdle();
     if (native && out instanceof Float32Array) native.fill(out, this.s, mean, scale);
     else this.fillPortable(out, mean, scale);
+  }
+
+  /**
+   * `fill` on a worker thread when the C addon is built (at once otherwise): the same values, drawn
+   * while the caller's thread does other work. Neither `out` nor this generator may be used until
+   * the promise settles (the generator throws if it is).
+   */
+  fillAsync(out: Float32Array, mean = 0, scale = 1): Promise<void> {
+    if (!native) {
+      this.fill(out, mean, scale);
+      return Promise.resolve();
+    }
+    this.assertIdle();
+    const done = native.fillAsync(out, this.s, mean, scale).finally(() => {
+      this.pending = null;
+    });
+    this.pending = done;
+    return done;
+  }
+
+  /** Settles once no `fillAsync` is running on this generator. */
+  settled(): Promise<void> {
+    return this.pending ?? Promise.resolve();
+  }
+
+  private assertIdle(): void {
+    if (this.pending) throw new Error('internal error: a noise generator was used while its fillAsync was running');
   }
 
   /** The TypeScript implementation of `fill` (the reference, and the fallback without the addon). */
