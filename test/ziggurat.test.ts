@@ -101,6 +101,57 @@ test('ziggurat: the C addon gives the same values as the TypeScript loop', { ski
   }
 });
 
+test('ziggurat: fillAsync draws the values and leaves the state that fill does (the TypeScript loop as reference); the generator refuses use meanwhile', async () => {
+  for (const n of [1, 1000, 300_001]) {
+    const gen = new ZigguratNormal(7 + n), ref = new ZigguratNormal(7 + n);
+    const a = new Float32Array(n), r = new Float32Array(n);
+    const pending = gen.fillAsync(a, 0.5, 2);
+    if (noiseBackend === 'native') {
+      assert.throws(() => gen.fill(new Float32Array(1)), /while its fillAsync was running/);
+      assert.throws(() => gen.reseed(), /while its fillAsync was running/);
+    }
+    await pending;
+    await gen.settled();
+    ref.fillPortable(r, 0.5, 2);
+    assert.deepEqual(a, r, `n ${n}`);
+    // The state was written back: the next values continue the same stream.
+    const next = new Float32Array(5), refNext = new Float32Array(5);
+    gen.fill(next);
+    ref.fillPortable(refNext);
+    assert.deepEqual(next, refNext);
+  }
+});
+
+test('secure noise drawn ahead: every run gets fresh noise of its own shape, buffers in use are never refilled, concurrent runs are served one after another', async () => {
+  const spec = [{ input: 'n', shape: ['batch', 1000], mean: 0.25, scale: 0.5 }, { input: 'm', shape: [3], mean: 0, scale: 1 }];
+  const feed = new NoiseFeed(spec, new Map([['batch', { input: 'x', axis: 0 }]]), 'secure');
+  const x = (b: number) => ({ x: new ort.Tensor('float32', new Float32Array(b), [b, 1]) });
+  const r1 = await feed.feeds(x(4));
+  const kept = Float32Array.from(r1.tensors.n!.data as Float32Array);
+  // Not released yet: the next runs must use other buffers.
+  const [r2, r3] = await Promise.all([feed.feeds(x(4)), feed.feeds(x(4))]);
+  const r4 = await feed.feeds(x(2)); // another batch size: what was drawn ahead for 4 is dropped
+  assert.deepEqual(r1.tensors.n!.data, kept, 'a run\'s noise is not overwritten while it is in use');
+  const all = [r1, r2, r3, r4].map((r) => r.tensors.n!.data as Float32Array);
+  assert.deepEqual(all.map((d) => d.length), [4000, 4000, 4000, 2000]);
+  assert.equal(new Set(all.map((d) => d.buffer)).size, 4, 'four runs in use, four buffers');
+  for (let i = 0; i < all.length; i++) for (let j = i + 1; j < all.length; j++) assert.notDeepEqual(all[i]!.subarray(0, 2000), all[j]!.subarray(0, 2000));
+  // Each run's values are N(0.25, 0.5^2) (5 standard errors).
+  for (const d of all) {
+    const mean = d.reduce((a, v) => a + v, 0) / d.length;
+    const sd = Math.sqrt(d.reduce((a, v) => a + (v - mean) ** 2, 0) / d.length);
+    assert.ok(Math.abs(mean - 0.25) < 5 * 0.5 / Math.sqrt(d.length), `mean ${mean}`);
+    assert.ok(Math.abs(sd - 0.5) < 5 * 0.5 / Math.sqrt(2 * d.length), `sd ${sd}`);
+  }
+  for (const r of [r1, r2, r3, r4]) r.release();
+  // Released buffers are reused and refilled: after release, a run's values change with the next runs.
+  const r5 = await feed.feeds(x(4)), r6 = await feed.feeds(x(4));
+  assert.notDeepEqual(r5.tensors.n!.data, r6.tensors.n!.data);
+  assert.notDeepEqual(r5.tensors.m!.data, r6.tensors.m!.data);
+  r5.release();
+  r6.release();
+});
+
 test('externalizeNoise: Gaussian ops with shapes known from the inputs become inputs; others stay', () => {
   const g = new Graph({ name: 'g' });
   g.inputs.push({ name: 'x', type: makeTensorTypeProto({ dtype: 'float32', shape: ['batch', 3] }) });
@@ -153,10 +204,10 @@ test('simplifyNoiseTerms: noise times a scalar constant is fed scaled (the Mul g
   await s.release();
 });
 
-test('noise fed with a shape other than the run-time shape of its tensor fails the run (no silent broadcast)', () => {
+test('noise fed with a shape other than the run-time shape of its tensor fails the run (no silent broadcast)', async () => {
   const feed = new NoiseFeed([{ input: 'n', shape: ['batch', 1], mean: 0, scale: 1, check: 'c' }], new Map([['batch', { input: 'x', axis: 0 }]]), 1);
   const x = new ort.Tensor('float32', new Float32Array(6), [2, 3]);
-  const run = feed.feeds({ x });
+  const run = await feed.feeds({ x });
   assert.deepEqual(run.tensors.n!.dims, [2, 1]);
   assert.throws(() => run.verify({ c: new ort.Tensor('int64', BigInt64Array.of(2n, 3n), [2]) }), /fed with shape \[2, 1\] but the tensor it perturbs has shape \[2, 3\]/);
   run.verify({ c: new ort.Tensor('int64', BigInt64Array.of(2n, 1n), [2]) });

@@ -120,7 +120,7 @@ export class RpSession {
   /** Runs the model; every output is fetched unless `outputs` names some. */
   async run(feeds: Feeds, outputs?: string[]): Promise<Fetches> {
     if (this.released) throw new RpOnnxError('the inference session was already released');
-    const noise = this.noise?.feeds(feeds);
+    const noise = await this.noise?.feeds(feeds);
     const all = noise ? { ...feeds, ...noise.tensors } : feeds;
     try {
       if (!noise) return outputs ? await this.session.run(all, outputs) : await this.session.run(all);
