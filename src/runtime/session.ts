@@ -47,6 +47,11 @@ export interface CreateSessionOptions {
    * threads, separate processes alternated: quiet machine (load ~1.5, 3 pairs) 151-155 ms
    * spinning vs 173-181 ms not (ResNet-20 510-590 vs 528-606 ms); shared machine (load ~4) 655-658
    * vs 421-441 ms (bench/README.md). The test runner sets RP_ONNX_SPIN=0.
+   * With spinning on, the threads stop spinning when a run ends (onnxruntime's
+   * `session.force_spinning_stop`), so a session does not hold a core between its runs: with four
+   * training sessions stepped in turn in one process, ResNet-8's step took 137-172 ms with it
+   * against 155-189 ms without (4 alternated process pairs, 3 of them faster), and a lone
+   * session's step is unchanged (123-130 vs 127-138 ms).
    */
   intraOpSpinning?: boolean;
   /**
@@ -181,13 +186,14 @@ export async function createSession(model: Model, opts: CreateSessionOptions = {
     }
   }
   const { model: seeded, seeds } = withNoiseSeeds(runnable, noiseSeed);
+  const spinning = opts.intraOpSpinning ?? process.env.RP_ONNX_SPIN !== '0';
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep === 'cuda' ? { name: 'cuda' } : { name: 'cpu' }],
     executionMode: 'sequential',
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: (opts.intraOpSpinning ?? process.env.RP_ONNX_SPIN !== '0') ? '1' : '0' } } },
+    extra: { session: spinning ? { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } : { intra_op: { allow_spinning: '0' } } },
     ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads } : {}),
   };
   let session: ort.InferenceSession;
