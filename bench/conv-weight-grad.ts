@@ -99,6 +99,22 @@ const dwBuilders: Record<string, (b: GraphBuilder) => string> = {
     const s = b.op1('ReduceSum', [b.op1('Concat', parts, { axis: 1 }), b.int64s('ax', [0])], { keepdims: 0 });
     return b.op1('Transpose', [b.op1('Reshape', [s, b.int64s('r', [K, K, C, O])])], { perm: [3, 2, 0, 1] });
   },
+  'dW H: flat windows (one Slice of the flattened padded input per offset) + batched MatMul each + ReduceSum': (b) => {
+    // X padded to [N, C, H+3, W+2] (one extra bottom row so the last offset's run fits), flattened;
+    // offset (i, j) is the contiguous run [i*(W+2)+j, +H*(W+2)); dY padded right to W+2 with zeros
+    // so the run's two wrapped columns contribute nothing.
+    const Wp = W + 2, L = H * Wp;
+    const xf = b.op1('Reshape', [b.op1('Pad', ['X', b.int64s('p', [0, 0, 1, 1, 0, 0, 2, 1])]), b.int64s('r', [0, C, -1])]);
+    const gp = b.op1('Reshape', [b.op1('Pad', ['dY', b.int64s('p', [0, 0, 0, 0, 0, 0, 0, 2])]), b.int64s('r', [0, O, L])]);
+    const g = b.op1('Transpose', [gp], { perm: [0, 2, 1] });
+    const parts: string[] = [];
+    for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) {
+      const o = i * Wp + j;
+      parts.push(b.op1('MatMul', [b.op1('Slice', [xf, b.int64s('s', [o]), b.int64s('e', [o + L]), b.int64s('a', [2])]), g]));
+    }
+    const s = b.op1('ReduceSum', [b.op1('Concat', parts, { axis: 1 }), b.int64s('ax', [0])], { keepdims: 0 });
+    return b.op1('Transpose', [b.op1('Reshape', [s, b.int64s('r', [K, K, C, O])])], { perm: [3, 2, 0, 1] });
+  },
   'dW G: unfold by one Conv (one-hot kernels) + batched MatMul + ReduceSum': (b) => {
     const eye = new Float32Array(K * K * K * K);
     for (let k = 0; k < K * K; k++) eye[k * K * K + k] = 1;

@@ -3,7 +3,8 @@
  * graph ('clip' mode) or, with DP=0, the plain one; the nodes that take the most time and the
  * totals per op type. Env: BATCH (default 512), THREADS (1), ROUNDS (5), TOP (25), PROFILE=1 for
  * the per-node table, FREEZE=pattern to freeze parameters, STATIC=1 for the static-batch graph
- * the trainer uses for full physical chunks.
+ * the trainer uses for full physical chunks, MODEL (default dp-cnn; e.g. resnet8) and NORM
+ * (batch|group|none) for another built-in model.
  * Run: PROFILE=1 node --import tsx bench/dp-profile.ts
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +16,8 @@ import { tensorToFloat32 } from '../src/graph/tensor.js';
 import { Random } from '../src/random.js';
 const N = Number(process.env.BATCH ?? 512);
 const dp = process.env.DP !== '0';
-const model = buildModel('dp-cnn', { inChannels: 1, imageSize: 28, classes: 10 });
+const modelName = process.env.MODEL ?? 'dp-cnn';
+const model = buildModel(modelName, { inChannels: 1, imageSize: 28, classes: 10, ...(process.env.NORM ? { norm: process.env.NORM as 'batch' | 'group' | 'none' } : {}) });
 const tg = buildTrainingGraph(model, { loss: 'cross-entropy', batchNorm: 'frozen', dp: dp ? { mode: 'clip' } : undefined, freeze: process.env.FREEZE ? [process.env.FREEZE] : undefined, batchSize: process.env.STATIC === '1' ? N : undefined });
 const profile = process.env.PROFILE === '1';
 const s = await ort.InferenceSession.create(encodeModel(tg.model.toProto()), { intraOpNumThreads: Number(process.env.THREADS ?? 1), interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableProfiling: profile, profileFilePrefix: '/tmp/rp-dp-profile' });
@@ -32,7 +34,7 @@ const times: number[] = [];
 const R = Number(process.env.ROUNDS ?? 5);
 for (let i = 0; i < R; i++) { const a = performance.now(); await s.run(feeds); times.push(performance.now() - a); }
 times.sort((a, b) => a - b);
-console.log(`dp ${dp} batch ${N}: ${tg.model.graph.nodes.length} nodes, min ${times[0]!.toFixed(1)} median ${times[times.length >> 1]!.toFixed(1)} ms => ${(N*1000/times[times.length>>1]!).toFixed(0)} ex/s`);
+console.log(`${modelName}${process.env.NORM ? ` ${process.env.NORM}` : ''} dp ${dp} batch ${N}: ${tg.model.graph.nodes.length} nodes, min ${times[0]!.toFixed(1)} median ${times[times.length >> 1]!.toFixed(1)} ms => ${(N*1000/times[times.length>>1]!).toFixed(0)} ex/s`);
 if (profile) {
   const file = (await (s.endProfiling() as unknown as Promise<string | undefined>)) ?? readdirSync('/tmp').filter((f) => f.startsWith('rp-dp-profile')).map((f) => `/tmp/${f}`)[0]!;
   const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string; output_type_shape?: unknown; input_type_shape?: unknown } }[];
