@@ -3,7 +3,8 @@
  * timed in onnxruntime-node with 2 threads on the DESIGN's reference layer: 16 -> 16 channels,
  * 28x28, batch 128, pads 1. Run: node --import tsx bench/conv-weight-grad.ts
  * With FWDBWD=1, each weight-gradient formulation is timed inside a whole forward + backward
- * (forward Conv, input gradient, weight gradient). THREADS (default 2), ROUNDS, BATCH.
+ * (forward Conv, input gradient, weight gradient). THREADS (default 2), ROUNDS, BATCH, and the
+ * layer's C, O (default C) and H (= W) for other layers than the reference one.
  * Used to pick the formulation in src/passes/autodiff/rules/conv.ts. Wall-clock minimum and
  * median, and the median CPU time of the process per run (all threads; the fairer number on a
  * shared machine).
@@ -17,7 +18,7 @@ import { makeTensor } from '../src/graph/tensor.js';
 import { differentiate } from '../src/passes/autodiff/engine.js';
 import { benchModel } from './graph.js';
 
-const N = Number(process.env.BATCH ?? 128), C = 16, O = 16, H = 28, W = 28, K = 3;
+const N = Number(process.env.BATCH ?? 128), C = Number(process.env.C ?? 16), O = Number(process.env.O ?? C), H = Number(process.env.H ?? 28), W = H, K = 3;
 const threads = Number(process.env.THREADS ?? 2);
 
 const model = benchModel;
@@ -114,6 +115,20 @@ const dwBuilders: Record<string, (b: GraphBuilder) => string> = {
     }
     const s = b.op1('ReduceSum', [b.op1('Concat', parts, { axis: 1 }), b.int64s('ax', [0])], { keepdims: 0 });
     return b.op1('Transpose', [b.op1('Reshape', [s, b.int64s('r', [K, K, C, O])])], { perm: [3, 2, 0, 1] });
+  },
+  'dW I: batch folded (X, dY transposed to [C, N, ...]), channel-major im2col, one Gemm': (b) => {
+    const xt = b.op1('Transpose', [pad(b, 'X')], { perm: [1, 0, 2, 3] });
+    const cols = b.op1('Concat', offsets(b, xt, [2, 3]).map((w) => b.op1('Unsqueeze', [w, b.int64s('u', [1])])), { axis: 1 });
+    const g = b.op1('Reshape', [b.op1('Transpose', ['dY'], { perm: [1, 0, 2, 3] }), b.int64s('r', [O, -1])]);
+    const s = b.op1('Gemm', [g, b.op1('Reshape', [cols, b.int64s('r', [C * K * K, -1])])], { transB: 1 });
+    return b.op1('Reshape', [s, b.int64s('r', [O, C, K, K])]);
+  },
+  'dW J: per image, channel-major im2col, dY as the left operand, no final Transpose': (b) => {
+    const rows = b.op1('Concat', offsets(b, pad(b, 'X'), [2, 3]).map((w) => b.op1('Unsqueeze', [w, b.int64s('u', [2])])), { axis: 2 });
+    const r2 = b.op1('Reshape', [rows, b.int64s('r', [0, C * K * K, H * W])]);
+    const g = b.op1('Reshape', ['dY', b.int64s('r', [0, O, H * W])]);
+    const s = b.op1('ReduceSum', [b.op1('MatMul', [g, b.op1('Transpose', [r2], { perm: [0, 2, 1] })]), b.int64s('ax', [0])], { keepdims: 0 });
+    return b.op1('Reshape', [s, b.int64s('r', [O, C, K, K])]);
   },
   'dW G: unfold by one Conv (one-hot kernels) + batched MatMul + ReduceSum': (b) => {
     const eye = new Float32Array(K * K * K * K);

@@ -11,7 +11,7 @@ import { GraphBuilder, float } from '../src/graph/builder.js';
 import { Node } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shape-inference.js';
 import type { GradContext } from '../src/passes/autodiff/rule.js';
-import { convGeometry, convWeightGrad } from '../src/passes/autodiff/rules/conv.js';
+import { convGeometry, convWeightGrad, foldsBatch } from '../src/passes/autodiff/rules/conv.js';
 
 const rng = new Random(7);
 const feed = (dims: number[]): Feed => ({ dims, data: randn(rng, dims) });
@@ -92,6 +92,33 @@ test('Conv: pads, stride 2, dilation, groups, depthwise, auto_pad, 1-D', async (
     const r = await gradcheck({ model, wrt: ['X', 'W', 'Bias'], inputs: { X: feed(c.x) }, probes: 8 });
     assert.ok(r.ok, `${c.name}: ${r.report}`);
     assert.equal(r.mode, "float64");
+  }
+});
+
+test('Conv weight gradient with the batch folded into its contraction (many channels, few positions) against finite differences', async () => {
+  const cases: ConvCase[] = [
+    { name: '128 -> 128 3x3 pad 1 at 3x3', x: [2, 128, 3, 3], w: [128, 128, 3, 3], attrs: { pads: [1, 1, 1, 1] } },
+    { name: 'stride 2, uneven pads', x: [2, 128, 5, 6], w: [160, 128, 3, 3], attrs: { strides: [2, 2], pads: [1, 0, 1, 1] } },
+    { name: 'dilation 2', x: [2, 128, 5, 5], w: [128, 128, 3, 3], attrs: { dilations: [2, 2], pads: [2, 2, 2, 2] } },
+    { name: '1-D', x: [3, 128, 4], w: [144, 128, 3], attrs: { pads: [1, 1] } },
+    { name: '1x1 (no window to slice)', x: [2, 256, 2, 2], w: [256, 256, 1, 1], attrs: {} },
+  ];
+  for (const c of cases) {
+    const model = buildModel({
+      inputs: [{ name: 'X', dims: c.x }],
+      outputs: ['Y'],
+      build: (b) => {
+        b.graph.addInitializer(makeTensor('W', c.w, randn(rng, c.w)));
+        b.op('Conv', ['X', 'W'], c.attrs, { outputs: ['Y'] });
+      },
+    });
+    // The case must take the folded path.
+    const types = inferShapes(model.graph, { opset: 17 });
+    const ctx = { b: new GraphBuilder(model.graph), node: model.graph.nodes[0]!, gradOutputs: ['dY'], needsGrad: [false, true], perExample: [false, false], shapeOf: (v: string) => types.get(v)?.shape ?? null, opset: 17 } as GradContext;
+    assert.ok(foldsBatch(convGeometry(ctx)), `${c.name}: not folded`);
+    const r = await gradcheck({ model, wrt: ['X', 'W'], inputs: { X: feed(c.x) }, probes: 8 });
+    assert.ok(r.ok, `${c.name}: ${r.report}`);
+    assert.equal(r.mode, 'float64');
   }
 });
 

@@ -8,7 +8,10 @@
  *
  * Weight gradient: dW[o, c, k] = sum_{n, p} dY[n, o, p] X_pad[n, c, p*s + k*d], computed from one
  * strided Slice of the padded input per kernel offset k (the centre tap of a 'same' conv is the
- * input itself) and batched MatMuls over the batch, then a sum over the batch. Measured against
+ * input itself) and batched MatMuls over the batch, then a sum over the batch. Where the
+ * per-image products [N, K*Cin, Cout] would be much larger than the activations (many channels,
+ * few positions: ResNet-18's last stages), the batch is folded into the contraction instead
+ * (`foldsBatch`, `batchFoldedWeightGrad`). Measured against
  * the alternatives in bench/conv-weight-grad.ts (forward + both gradients of that layer, 1
  * thread): ~23 ms, vs 24-26 ms for one Gemm over a transposed im2col or a Concat + one MatMul,
  * 31 ms for Einsum and 35 ms for a Conv with batch and channels swapped (whose 28x28 "kernel"
@@ -99,6 +102,7 @@ export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvG
   // Many kernel offsets make the per-offset slices slow; with few, they win (see below).
   const offsetCount = win.kernel.reduce((a, k) => a * k, 1);
   if (perExample && group === 1 && cin === 1 && offsetCount > 9 && ctx.batchSize !== undefined) return perExampleWeightGradGrouped(ctx, x, dY, g, ctx.batchSize);
+  if (!perExample && foldsBatch(g)) return batchFoldedWeightGrad(ctx, x, dY, g);
   const r = win.kernel.length;
   const xp = padZeros(ctx, x, [0, 0, ...win.padBegin, 0, 0, ...win.padEnd]);
   const padded = win.input.map((n, i) => n + win.padBegin[i]! + win.padEnd[i]!);
@@ -144,6 +148,48 @@ export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvG
   const split = b.op1('Reshape', [summed, b.int64s('shape', [group, K, cg, og])]);
   const ordered = b.op1('Transpose', [split], { perm: [0, 3, 2, 1] });
   return b.op1('Reshape', [ordered, b.int64s('shape', [cout, cg, ...win.kernel])]);
+}
+
+/**
+ * Whether the summed weight gradient folds the batch into its contraction. The per-image
+ * products hold K*Cin*Cout values per example against P*(Cin + Cout) for its activations (P
+ * output positions): with many channels and few positions they are the larger by far, and
+ * writing them and summing them over the batch costs more than the product itself. Measured
+ * (forward + both gradients of one 3x3 layer, 2 threads, bench/conv-weight-grad.ts
+ * FWDBWD=1, variant I against the rule's windows): batch 16, 512 channels, 7x7: 0.62x; 256, 14x14:
+ * 0.84x; 128, 28x28: 1.02x; batch 128, 64 channels at 7x7 and 8x8: 0.98x, 0.94x; 32 at 14x14:
+ * 1.09x; 16 at 28x28: 1.31x. Hence: products at least 4x the activations, and at least
+ * 128 x 128 channel pairs.
+ */
+export function foldsBatch(g: ConvGeometry): boolean {
+  if (g.group !== 1) return false;
+  const K = g.win.kernel.reduce((a, k) => a * k, 1);
+  const P = g.win.output.reduce((a, k) => a * k, 1);
+  return g.cin * g.cout >= 128 * 128 && K * g.cin * g.cout >= 4 * P * (g.cin + g.cout);
+}
+
+/**
+ * dW with the batch folded into the contraction (group 1): the padded input and dY transposed to
+ * [C, N, ...] and [O, N, ...], the windows stacked channel-major ([Cin, K, N*P], so that the
+ * product is already [Cout, Cin, k...]: no Transpose of the result), one Gemm over N*P.
+ */
+export function batchFoldedWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvGeometry): string {
+  const { b } = ctx;
+  const { win, cin, cout } = g;
+  const spatial = win.kernel.map((_, i) => i + 2);
+  const xp = padZeros(ctx, x, [0, 0, ...win.padBegin, 0, 0, ...win.padEnd]);
+  const xt = b.op1('Transpose', [xp], { perm: [1, 0, ...spatial] });
+  const padded = win.input.map((n, i) => n + win.padBegin[i]! + win.padEnd[i]!);
+  const windows = kernelOffsets(win.kernel).map((o) => {
+    const starts = o.map((k, i) => k * win.dilations[i]!);
+    const ends = starts.map((st, i) => st + win.strides[i]! * (win.output[i]! - 1) + 1);
+    const whole = starts.every((st, i) => st === 0 && ends[i] === padded[i] && win.strides[i] === 1);
+    return b.op1('Reshape', [whole ? xt : sliceSpatial(ctx, xt, starts, ends, win.strides), b.int64s('shape', [cin, 1, -1])]);
+  });
+  const cols = b.op1('Reshape', [windows.length === 1 ? windows[0]! : b.op1('Concat', windows, { axis: 1 }), b.int64s('shape', [cin * windows.length, -1])]);
+  const dYt = b.op1('Reshape', [b.op1('Transpose', [dY], { perm: [1, 0, ...spatial] }), b.int64s('shape', [cout, -1])]);
+  const dW = b.op1('Gemm', [dYt, cols], { transB: 1 });
+  return b.op1('Reshape', [dW, b.int64s('shape', [cout, cin, ...win.kernel])]);
 }
 
 /**
