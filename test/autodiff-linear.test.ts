@@ -65,6 +65,19 @@ interface ConvCase {
   attrs: Record<string, number | number[] | string>;
 }
 
+/** Y = Conv(X, W[, Bias]) with random W (and Bias) initializers. */
+function convModel(c: ConvCase, bias: boolean) {
+  return buildModel({
+    inputs: [{ name: 'X', dims: c.x }],
+    outputs: ['Y'],
+    build: (b) => {
+      b.graph.addInitializer(makeTensor('W', c.w, randn(rng, c.w)));
+      if (bias) b.graph.addInitializer(makeTensor('Bias', [c.w[0]!], randn(rng, [c.w[0]!])));
+      b.op('Conv', ['X', 'W', ...(bias ? ['Bias'] : [])], c.attrs, { outputs: ['Y'] });
+    },
+  });
+}
+
 test('Conv: pads, stride 2, dilation, groups, depthwise, auto_pad, 1-D', async () => {
   const cases: ConvCase[] = [
     { name: '3x3 pad 1', x: [2, 3, 6, 6], w: [4, 3, 3, 3], attrs: { pads: [1, 1, 1, 1] } },
@@ -80,15 +93,7 @@ test('Conv: pads, stride 2, dilation, groups, depthwise, auto_pad, 1-D', async (
     { name: '16 input channels (one MatMul per offset)', x: [2, 16, 5, 5], w: [3, 16, 3, 3], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] } },
   ];
   for (const c of cases) {
-    const model = buildModel({
-      inputs: [{ name: 'X', dims: c.x }],
-      outputs: ['Y'],
-      build: (b) => {
-        b.graph.addInitializer(makeTensor('W', c.w, randn(rng, c.w)));
-        b.graph.addInitializer(makeTensor('Bias', [c.w[0]!], randn(rng, [c.w[0]!])));
-        b.op('Conv', ['X', 'W', 'Bias'], c.attrs, { outputs: ['Y'] });
-      },
-    });
+    const model = convModel(c, true);
     const r = await gradcheck({ model, wrt: ['X', 'W', 'Bias'], inputs: { X: feed(c.x) }, probes: 8 });
     assert.ok(r.ok, `${c.name}: ${r.report}`);
     assert.equal(r.mode, "float64");
@@ -104,14 +109,7 @@ test('Conv weight gradient with the batch folded into its contraction (many chan
     { name: '1x1 (no window to slice)', x: [2, 256, 2, 2], w: [256, 256, 1, 1], attrs: {} },
   ];
   for (const c of cases) {
-    const model = buildModel({
-      inputs: [{ name: 'X', dims: c.x }],
-      outputs: ['Y'],
-      build: (b) => {
-        b.graph.addInitializer(makeTensor('W', c.w, randn(rng, c.w)));
-        b.op('Conv', ['X', 'W'], c.attrs, { outputs: ['Y'] });
-      },
-    });
+    const model = convModel(c, false);
     // The case must take the folded path.
     const types = inferShapes(model.graph, { opset: 17 });
     const ctx = { b: new GraphBuilder(model.graph), node: model.graph.nodes[0]!, gradOutputs: ['dY'], needsGrad: [false, true], perExample: [false, false], shapeOf: (v: string) => types.get(v)?.shape ?? null, opset: 17 } as GradContext;
