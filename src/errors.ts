@@ -28,15 +28,17 @@ export class RpOnnxError extends Error {
 
   /**
    * The same error with its parameters written as the flags that set them (`gamma` -> `--gamma`):
-   * every whole-word mention of a parameter the table maps becomes its flag; a message that
-   * mentions none of them gets the first one's flag in front.
+   * every whole-word mention of a parameter the table maps becomes its flag, except inside a path
+   * or file name (`/data/index/`, `index.json`); a message that mentions none of them gets the
+   * first one's flag in front.
    */
   withFlags(flags: Readonly<Record<string, string>>): RpOnnxError {
     const mapped = this.params.filter((p) => flags[p] !== undefined);
     if (mapped.length === 0) return this;
     let message = this.message;
     for (const p of mapped) {
-      const word = new RegExp(`(^|[^\\w-])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`, 'g');
+      // Not preceded by a word, path or name character; not followed by one, nor by '.' + word (an extension).
+      const word = new RegExp(`(^|[^\\w\\-/.\\\\])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w\\-/\\\\]|\\.\\w)`, 'g');
       message = message.replace(word, (_, pre: string) => pre + flags[p]!);
     }
     if (message === this.message) message = `${flags[mapped[0]!]!}: ${message}`;

@@ -32,6 +32,9 @@ test('withFlags: every whole-word mention of each declared parameter, nothing el
   // Undeclared words are left alone even when the table knows them; an unmapped parameter is kept.
   assert.equal(new RpOnnxError('delta and gamma', { param: 'gamma' }).withFlags({ delta: '--delta' }).message, 'delta and gamma');
   assert.equal(new RpOnnxError('normFix public-batch needs publicData', { param: ['normFix', 'publicData'] }).withFlags(TRAIN_FLAGS).message, '--norm-fix public-batch needs --public-data');
+  // A path or file name that contains a parameter's name is not a mention of it.
+  assert.equal(new RpOnnxError('index /data/index/x.idx is past the end; index.json and C:\\index\\y name it too. See index.', { param: 'index' }).withFlags({ index: '--index' }).message,
+    '--index /data/index/x.idx is past the end; index.json and C:\\index\\y name it too. See --index.');
 });
 
 test('withFlags around sync and async library calls', async () => {
