@@ -150,6 +150,10 @@ test('secure noise drawn ahead: every run gets fresh noise of its own shape, buf
   assert.notDeepEqual(r5.tensors.m!.data, r6.tensors.m!.data);
   r5.release();
   r6.release();
+  // A batch size that changes at every run (a server) keeps a few buffers per noise op, not one more per run.
+  for (let b = 1; b <= 30; b++) (await feed.feeds(x(b))).release();
+  const pools = (feed as unknown as { free: Float32Array[][] }).free;
+  assert.ok(pools.every((p) => p.length <= 2), `pools hold ${pools.map((p) => p.length).join(', ')} buffers`);
 });
 
 test('externalizeNoise: Gaussian ops with shapes known from the inputs become inputs; others stay', () => {

@@ -74,6 +74,13 @@ export class NoiseFeed {
     return run;
   }
 
+  /** Keeps a finished buffer of op k for reuse: a few at most (the full batch and a last, smaller one). */
+  private recycle(k: number, buffer: Float32Array): void {
+    const pool = this.free[k]!;
+    if (pool.length >= 2) pool.shift();
+    pool.push(buffer);
+  }
+
   /** A buffer of `size` values from op k's finished runs, or a new one. */
   private buffer(k: number, size: number): Float32Array {
     const pool = this.free[k]!;
@@ -103,7 +110,7 @@ export class NoiseFeed {
       if (ahead) {
         await ahead.ready;
         if (ahead.data.length === size) data = ahead.data;
-        else this.free[k]!.push(ahead.data);
+        else this.recycle(k, ahead.data);
       }
       if (!data) {
         if (this.seed === 'secure') gen.reseed();
@@ -124,11 +131,7 @@ export class NoiseFeed {
     }
     const release = () => {
       used.forEach((b, k) => {
-        if (this.outputs.has(this.noise[k]!.input)) return;
-        const pool = this.free[k]!;
-        // A few sizes at most (the full batch and a last, smaller one).
-        if (pool.length >= 2) pool.shift();
-        pool.push(b);
+        if (!this.outputs.has(this.noise[k]!.input)) this.recycle(k, b);
       });
     };
     // The shape of the tensor each noise is added to, as onnxruntime computed it, must be the shape
