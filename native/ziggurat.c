@@ -106,27 +106,53 @@ static void fill(float *out, size_t n, xoshiro *s, double mean, double scale) {
   *s = x;
 }
 
-static napi_value js_fill(napi_env env, napi_callback_info info) {
+/* The arguments of fill and fillAsync: (out: Float32Array, state: Int32Array(4), mean, scale). */
+typedef struct {
+  napi_value out_value, state_value;
+  float *out;
+  size_t n;
+  int32_t *state;
+  double mean, scale;
+} fill_args;
+
+/* Reads and checks the arguments; on a bad one throws a TypeError and returns 0. */
+static int read_fill_args(napi_env env, napi_callback_info info, const char *usage, fill_args *a) {
   size_t argc = 4;
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 4) { napi_throw_type_error(env, NULL, "fill(out, state, mean, scale)"); return NULL; }
+  if (argc < 4) { napi_throw_type_error(env, NULL, usage); return 0; }
   napi_typedarray_type t1, t2;
-  size_t n, n2;
+  size_t n2;
   void *data, *sdata;
-  if (napi_get_typedarray_info(env, argv[0], &t1, &n, &data, NULL, NULL) != napi_ok || t1 != napi_float32_array) {
-    napi_throw_type_error(env, NULL, "out must be a Float32Array"); return NULL;
+  if (napi_get_typedarray_info(env, argv[0], &t1, &a->n, &data, NULL, NULL) != napi_ok || t1 != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "out must be a Float32Array"); return 0;
   }
   if (napi_get_typedarray_info(env, argv[1], &t2, &n2, &sdata, NULL, NULL) != napi_ok || t2 != napi_int32_array || n2 != 4) {
-    napi_throw_type_error(env, NULL, "state must be an Int32Array of length 4"); return NULL;
+    napi_throw_type_error(env, NULL, "state must be an Int32Array of length 4"); return 0;
   }
-  double mean, scale;
-  napi_get_value_double(env, argv[2], &mean);
-  napi_get_value_double(env, argv[3], &scale);
-  int32_t *st = (int32_t *)sdata;
-  xoshiro s = { (uint32_t)st[0], (uint32_t)st[1], (uint32_t)st[2], (uint32_t)st[3] };
-  fill((float *)data, n, &s, mean, scale);
+  napi_get_value_double(env, argv[2], &a->mean);
+  napi_get_value_double(env, argv[3], &a->scale);
+  a->out_value = argv[0];
+  a->state_value = argv[1];
+  a->out = (float *)data;
+  a->state = (int32_t *)sdata;
+  return 1;
+}
+
+static xoshiro load_state(const int32_t *st) {
+  return (xoshiro){ (uint32_t)st[0], (uint32_t)st[1], (uint32_t)st[2], (uint32_t)st[3] };
+}
+
+static void store_state(int32_t *st, xoshiro s) {
   st[0] = (int32_t)s.a; st[1] = (int32_t)s.b; st[2] = (int32_t)s.c; st[3] = (int32_t)s.d;
+}
+
+static napi_value js_fill(napi_env env, napi_callback_info info) {
+  fill_args a;
+  if (!read_fill_args(env, info, "fill(out, state, mean, scale)", &a)) return NULL;
+  xoshiro s = load_state(a.state);
+  fill(a.out, a.n, &s, a.mean, a.scale);
+  store_state(a.state, s);
   return NULL;
 }
 
@@ -134,26 +160,22 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref out_ref, state_ref;
-  float *out;
-  size_t n;
-  int32_t *state;
+  fill_args args;
   xoshiro s;
-  double mean, scale;
 } fill_job;
 
 static void fill_execute(napi_env env, void *data) {
   (void)env;
   fill_job *job = (fill_job *)data;
-  fill(job->out, job->n, &job->s, job->mean, job->scale);
+  fill(job->args.out, job->args.n, &job->s, job->args.mean, job->args.scale);
 }
 
 static void fill_complete(napi_env env, napi_status status, void *data) {
   fill_job *job = (fill_job *)data;
-  napi_value undefined;
-  napi_get_undefined(env, &undefined);
   if (status == napi_ok) {
-    job->state[0] = (int32_t)job->s.a; job->state[1] = (int32_t)job->s.b;
-    job->state[2] = (int32_t)job->s.c; job->state[3] = (int32_t)job->s.d;
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    store_state(job->args.state, job->s);
     napi_resolve_deferred(env, job->deferred, undefined);
   } else {
     napi_value msg, err;
@@ -168,30 +190,15 @@ static void fill_complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value js_fill_async(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 4) { napi_throw_type_error(env, NULL, "fillAsync(out, state, mean, scale)"); return NULL; }
-  napi_typedarray_type t1, t2;
-  size_t n, n2;
-  void *data, *sdata;
-  if (napi_get_typedarray_info(env, argv[0], &t1, &n, &data, NULL, NULL) != napi_ok || t1 != napi_float32_array) {
-    napi_throw_type_error(env, NULL, "out must be a Float32Array"); return NULL;
-  }
-  if (napi_get_typedarray_info(env, argv[1], &t2, &n2, &sdata, NULL, NULL) != napi_ok || t2 != napi_int32_array || n2 != 4) {
-    napi_throw_type_error(env, NULL, "state must be an Int32Array of length 4"); return NULL;
-  }
+  fill_args a;
+  if (!read_fill_args(env, info, "fillAsync(out, state, mean, scale)", &a)) return NULL;
   fill_job *job = (fill_job *)calloc(1, sizeof(fill_job));
   if (!job) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
-  napi_get_value_double(env, argv[2], &job->mean);
-  napi_get_value_double(env, argv[3], &job->scale);
-  job->out = (float *)data;
-  job->n = n;
-  job->state = (int32_t *)sdata;
-  job->s = (xoshiro){ (uint32_t)job->state[0], (uint32_t)job->state[1], (uint32_t)job->state[2], (uint32_t)job->state[3] };
+  job->args = a;
+  job->s = load_state(a.state);
   /* The references keep both arrays (and their backing stores) alive until the job completes. */
-  napi_create_reference(env, argv[0], 1, &job->out_ref);
-  napi_create_reference(env, argv[1], 1, &job->state_ref);
+  napi_create_reference(env, a.out_value, 1, &job->out_ref);
+  napi_create_reference(env, a.state_value, 1, &job->state_ref);
   napi_value promise, name;
   napi_create_promise(env, &job->deferred, &promise);
   napi_create_string_utf8(env, "rp_ziggurat_fill", NAPI_AUTO_LENGTH, &name);

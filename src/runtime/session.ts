@@ -51,7 +51,7 @@ export interface CreateSessionOptions {
    * `session.force_spinning_stop`), so a session does not hold a core between its runs: with four
    * training sessions stepped in turn in one process, ResNet-8's step took 137-172 ms with it
    * against 155-189 ms without (4 alternated process pairs, 3 of them faster), and a lone
-   * session's step is unchanged (123-130 vs 127-138 ms).
+   * session's step is unchanged (medians 129.9-130.4 vs 132.0-138.0 ms).
    */
   intraOpSpinning?: boolean;
   /**

@@ -165,11 +165,6 @@ export class ZigguratNormal {
     return done;
   }
 
-  /** Settles once no `fillAsync` is running on this generator. */
-  settled(): Promise<void> {
-    return this.pending ?? Promise.resolve();
-  }
-
   private assertIdle(): void {
     if (this.pending) throw new Error('internal error: a noise generator was used while its fillAsync was running');
   }

@@ -93,6 +93,17 @@ function inputGrad(ctx: GradContext, dY: string, w: string, g: ConvGeometry): st
 }
 
 /**
+ * The spatial slice of the padded input that kernel offset `o` meets (starts, ends; steps are the
+ * strides), and whether it is the whole padded input.
+ */
+function offsetWindow(win: Window, o: readonly number[]): { starts: number[]; ends: number[]; whole: boolean } {
+  const starts = o.map((k, i) => k * win.dilations[i]!);
+  const ends = starts.map((st, i) => st + win.strides[i]! * (win.output[i]! - 1) + 1);
+  const whole = starts.every((st, i) => st === 0 && ends[i] === win.input[i]! + win.padBegin[i]! + win.padEnd[i]! && win.strides[i] === 1);
+  return { starts, ends, whole };
+}
+
+/**
  * dW from strided slices of the padded input, one per kernel offset. With `perExample` the
  * batch axis is kept: the result is [N, Cout, Cin/G, k...] instead of [Cout, Cin/G, k...].
  */
@@ -105,12 +116,9 @@ export function convWeightGrad(ctx: GradContext, x: string, dY: string, g: ConvG
   if (!perExample && foldsBatch(g)) return batchFoldedWeightGrad(ctx, x, dY, g);
   const r = win.kernel.length;
   const xp = padZeros(ctx, x, [0, 0, ...win.padBegin, 0, 0, ...win.padEnd]);
-  const padded = win.input.map((n, i) => n + win.padBegin[i]! + win.padEnd[i]!);
   const offsets = kernelOffsets(win.kernel);
   const slices = offsets.map((o) => {
-    const starts = o.map((k, i) => k * win.dilations[i]!);
-    const ends = starts.map((s, i) => s + win.strides[i]! * (win.output[i]! - 1) + 1);
-    const whole = starts.every((s, i) => s === 0 && ends[i] === padded[i] && win.strides[i] === 1);
+    const { starts, ends, whole } = offsetWindow(win, o);
     if (whole) return xp;
     // The window that is exactly the unpadded input (the centre tap of a 'same' conv) needs no copy.
     const unpadded = starts.every((s, i) => s === win.padBegin[i] && ends[i] === s + win.input[i]! && win.strides[i] === 1);
@@ -179,11 +187,8 @@ export function batchFoldedWeightGrad(ctx: GradContext, x: string, dY: string, g
   const spatial = win.kernel.map((_, i) => i + 2);
   const xp = padZeros(ctx, x, [0, 0, ...win.padBegin, 0, 0, ...win.padEnd]);
   const xt = b.op1('Transpose', [xp], { perm: [1, 0, ...spatial] });
-  const padded = win.input.map((n, i) => n + win.padBegin[i]! + win.padEnd[i]!);
   const windows = kernelOffsets(win.kernel).map((o) => {
-    const starts = o.map((k, i) => k * win.dilations[i]!);
-    const ends = starts.map((st, i) => st + win.strides[i]! * (win.output[i]! - 1) + 1);
-    const whole = starts.every((st, i) => st === 0 && ends[i] === padded[i] && win.strides[i] === 1);
+    const { starts, ends, whole } = offsetWindow(win, o);
     return b.op1('Reshape', [whole ? xt : sliceSpatial(ctx, xt, starts, ends, win.strides), b.int64s('shape', [cin, 1, -1])]);
   });
   const cols = b.op1('Reshape', [windows.length === 1 ? windows[0]! : b.op1('Concat', windows, { axis: 1 }), b.int64s('shape', [cin * windows.length, -1])]);
